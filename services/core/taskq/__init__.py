@@ -1,0 +1,94 @@
+"""taskq core: the job model, the task contract, Redis keys and the atomic Lua scripts.
+
+Both services import this package and nothing else knows a Redis key. Start at ``Taskq`` (queue.py).
+"""
+
+from taskq.errors import (
+    BadMessage,
+    IdempotencyConflict,
+    InvalidTransition,
+    JobNotFound,
+    NonRetryableError,
+    QueueFull,
+    RedisFull,
+    RedisUnavailable,
+    ScriptCode,
+    StaleLease,
+    TaskqError,
+    UnknownTask,
+)
+from taskq.health import RedisHealth, check_redis
+from taskq.keys import GlobalKeys, QueueKeys, validate_queue_name
+from taskq.models import (
+    SCHEMA_VERSION,
+    Ack,
+    ClaimedJob,
+    DeadReason,
+    Job,
+    JobError,
+    JobPayload,
+    JobStatus,
+    Progress,
+    QueueStats,
+    WorkerInfo,
+    new_job_id,
+)
+from taskq.queue import (
+    ClaimBatch,
+    DeadPage,
+    Enqueued,
+    EnqueueRequest,
+    PayloadTooLarge,
+    QueueConfig,
+    ReapResult,
+    Taskq,
+    fingerprint_of,
+)
+from taskq.redis_client import connect
+from taskq.settings import CoreSettings
+from taskq.tasks import TaskRegistry, TaskSpec
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Ack",
+    "BadMessage",
+    "ClaimBatch",
+    "ClaimedJob",
+    "CoreSettings",
+    "DeadPage",
+    "DeadReason",
+    "EnqueueRequest",
+    "Enqueued",
+    "GlobalKeys",
+    "IdempotencyConflict",
+    "InvalidTransition",
+    "Job",
+    "JobError",
+    "JobNotFound",
+    "JobPayload",
+    "JobStatus",
+    "NonRetryableError",
+    "PayloadTooLarge",
+    "Progress",
+    "QueueConfig",
+    "QueueFull",
+    "QueueKeys",
+    "QueueStats",
+    "ReapResult",
+    "RedisFull",
+    "RedisHealth",
+    "RedisUnavailable",
+    "ScriptCode",
+    "StaleLease",
+    "TaskRegistry",
+    "TaskSpec",
+    "Taskq",
+    "TaskqError",
+    "UnknownTask",
+    "WorkerInfo",
+    "check_redis",
+    "connect",
+    "fingerprint_of",
+    "new_job_id",
+    "validate_queue_name",
+]

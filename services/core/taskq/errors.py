@@ -1,0 +1,77 @@
+"""taskq's exceptions, and the small negative integers Lua scripts return for domain failures."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ScriptCode(enum.IntEnum):
+    """Domain outcomes that scripts return instead of raising (one table for every script)."""
+
+    OK = 1
+    EXISTING = 2  # enqueue: the idempotency key already named a job
+    CANCEL_REQUESTED = 3  # cancel: running job flagged; heartbeat: the flag is set
+    NOT_FOUND = -1  # no such job
+    STALE_TOKEN = -2  # the lease moved on: this worker no longer holds the job
+    WRONG_STATE = -3  # the job is not in a state that allows this change
+    QUEUE_FULL = -4  # admission control: the queue is at its maximum depth
+
+
+class TaskqError(Exception):
+    """Base class of everything taskq raises on purpose."""
+
+
+class RedisUnavailable(TaskqError):
+    """Redis could not be reached or answered in time. Nothing was (or can be known to be) written."""
+
+
+class RedisFull(TaskqError):
+    """Redis refused the write because it is out of memory (maxmemory with noeviction)."""
+
+
+class QueueFull(TaskqError):
+    """Admission control: the queue already holds its maximum number of waiting jobs."""
+
+    def __init__(self, queue: str, depth: int, limit: int) -> None:
+        super().__init__(f"queue {queue!r} holds {depth} waiting jobs, its limit is {limit}")
+        self.queue, self.depth, self.limit = queue, depth, limit
+
+
+class IdempotencyConflict(TaskqError):
+    """The idempotency key already names a job that was created from a different request."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        super().__init__(f"idempotency key {key!r} was already used for a different request (job {job_id})")
+        self.key, self.job_id = key, job_id
+
+
+class JobNotFound(TaskqError):
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"job {job_id} not found")
+        self.job_id = job_id
+
+
+class InvalidTransition(TaskqError):
+    """The job exists but is not in a state that allows the change (e.g. cancelling a finished job)."""
+
+    def __init__(self, job_id: str, status: str, action: str) -> None:
+        super().__init__(f"cannot {action} job {job_id}: it is {status}")
+        self.job_id, self.status, self.action = job_id, status, action
+
+
+class StaleLease(TaskqError):
+    """The worker's fencing token is no longer current: another worker holds (or finished) the job."""
+
+
+class BadMessage(TaskqError):
+    """A stored message is not a valid taskq job (not JSON, wrong schema, unknown version...)."""
+
+
+class UnknownTask(TaskqError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown task {name!r}")
+        self.name = name
+
+
+class NonRetryableError(Exception):
+    """Raise from a handler to dead-letter the job at once, without further attempts."""

@@ -1,0 +1,130 @@
+"""Every Redis key taskq uses, spelled in exactly one place.
+
+Per-queue keys carry the queue name in braces (``taskq:{emails}:pending``). The braces are a Redis
+Cluster hash tag: every key of one queue hashes to one slot, so each Lua script, which only ever
+touches the keys of one queue, stays legal on a cluster. Fleet-wide keys (the queue and worker
+registries) are never touched from inside a script.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
+
+
+def validate_queue_name(name: str) -> str:
+    """Queue names become part of keys: no braces, colons, globs or whitespace can get in."""
+    if not QUEUE_NAME_RE.match(name):
+        raise ValueError(
+            "queue name must be 1-64 characters of letters, digits, '_', '.' or '-', starting with a "
+            "letter or digit"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class QueueKeys:
+    """The keys of one queue. ``job_prefix`` + id is a job's hash (scripts build it the same way)."""
+
+    prefix: str
+    queue: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}:{{{self.queue}}}"
+
+    @property
+    def pending(self) -> str:
+        """ZSET of job ids ready to run, scored by priority band then enqueue time."""
+        return f"{self.base}:pending"
+
+    @property
+    def scheduled(self) -> str:
+        """ZSET of job ids waiting for their time (delayed, or backing off), scored by due time in ms."""
+        return f"{self.base}:scheduled"
+
+    @property
+    def active(self) -> str:
+        """ZSET of running job ids scored by lease deadline in ms: reaping is one range query."""
+        return f"{self.base}:active"
+
+    @property
+    def dead(self) -> str:
+        """ZSET of dead-lettered job ids scored by the time they died, in ms."""
+        return f"{self.base}:dead"
+
+    @property
+    def marker(self) -> str:
+        """ZSET with at most one member: idle workers block on it with BZPOPMIN, enqueue sets it."""
+        return f"{self.base}:marker"
+
+    @property
+    def stats(self) -> str:
+        """HASH of monotonically increasing counters (enqueued, succeeded, failed, dead, ...)."""
+        return f"{self.base}:stats"
+
+    @property
+    def token(self) -> str:
+        """STRING counter handing out fencing tokens for leases."""
+        return f"{self.base}:token"
+
+    @property
+    def maintenance_lock(self) -> str:
+        """STRING with a TTL: whoever sets it runs the reaper for this interval, fleet-wide."""
+        return f"{self.base}:maint"
+
+    @property
+    def events(self) -> str:
+        """Pub/Sub channel: '<job id> <status>' when a job reaches a terminal state."""
+        return f"{self.base}:events"
+
+    @property
+    def job_prefix(self) -> str:
+        return f"{self.base}:job:"
+
+    def job(self, job_id: str) -> str:
+        """HASH of one job (its payload and its state)."""
+        return f"{self.job_prefix}{job_id}"
+
+    def idempotency(self, key: str) -> str:
+        """STRING '<job id> <fingerprint>' with a TTL: a repeat of the key returns that job."""
+        return f"{self.base}:idem:{key}"
+
+
+@dataclass(frozen=True, slots=True)
+class GlobalKeys:
+    """Fleet-wide keys: plain commands only, never inside a script."""
+
+    prefix: str
+
+    @property
+    def queues(self) -> str:
+        """SET of every queue name that has ever had a job enqueued."""
+        return f"{self.prefix}:queues"
+
+    @property
+    def workers(self) -> str:
+        """ZSET of worker ids scored by their last heartbeat in ms."""
+        return f"{self.prefix}:workers"
+
+    def worker(self, worker_id: str) -> str:
+        """HASH describing one worker, with a TTL of a few heartbeats."""
+        return f"{self.prefix}:worker:{worker_id}"
+
+    def cron_tick(self, name: str, tick: int) -> str:
+        """STRING set NX once per periodic job and tick: the first worker to set it fires the job."""
+        return f"{self.prefix}:cron:{name}:{tick}"
+
+    def lock(self, name: str) -> str:
+        return f"{self.prefix}:lock:{name}"
+
+    @property
+    def events_pattern(self) -> str:
+        """PSUBSCRIBE pattern matching every queue's events channel."""
+        return f"{self.prefix}:{{*}}:events"
+
+    def queue(self, queue: str) -> QueueKeys:
+        return QueueKeys(self.prefix, queue)

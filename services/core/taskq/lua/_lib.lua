@@ -1,0 +1,106 @@
+-- _lib.lua: helpers inlined (by scripts.py) into every script that says "--@include _lib.lua".
+--
+-- Job hash fields: payload (JSON, immutable), status, priority, attempts (executions started),
+-- scheduled_at / started_at / finished_at (ms), worker, token (current fencing token, only while
+-- running), result (JSON), error (JSON {type, message}), reason (dead-letter reason), progress (JSON),
+-- cancel ("1" when cancellation was requested while running).
+--
+-- Numbers go to Redis through fmt(): Lua numbers are doubles and tostring() would print large ones
+-- in exponent form, which ZADD would round.
+
+local function fmt(n)
+  return string.format('%.0f', n)
+end
+
+-- Server time in ms: leases and due times follow one clock (Redis), never the callers' clocks.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Pending score: priority band first (9 most urgent sorts first), then ms. 2^42 ms is ~139 years,
+-- and 9 * 2^42 + 2^42 stays below 2^53, so scores are exact doubles. Ties sort by member (UUIDv7).
+local BAND = 4398046511104
+local function pending_score(priority, ms)
+  return fmt((9 - (tonumber(priority) or 5)) * BAND + ms)
+end
+
+-- The immutable payload, decoded; nil when it is not a JSON object (bad message).
+local function decode_payload(raw)
+  if not raw then return nil end
+  local ok, doc = pcall(cjson.decode, raw)
+  if ok and type(doc) == 'table' then return doc end
+  return nil
+end
+
+local function max_attempts_of(doc)
+  local n = doc and tonumber(doc['max_attempts'])
+  if n and n >= 1 then return n end
+  return 1
+end
+
+-- Move a job to the dead-letter set for good. The job hash expires after dead_ttl_ms.
+local function dead_letter(dead, stats, channel, jk, id, err, reason, now, dead_ttl_ms)
+  redis.call('HSET', jk, 'status', 'failed', 'error', err, 'reason', reason, 'finished_at', fmt(now))
+  redis.call('HDEL', jk, 'token', 'cancel')
+  redis.call('ZADD', dead, fmt(now), id)
+  redis.call('PEXPIRE', jk, dead_ttl_ms)
+  redis.call('HINCRBY', stats, 'dead', 1)
+  redis.call('PUBLISH', channel, id .. ' failed')
+end
+
+-- Move due scheduled jobs (delayed, or backing off) to pending. Returns how many moved.
+local function promote_due(scheduled, pending, marker, job_prefix, now, limit)
+  local due = redis.call('ZRANGEBYSCORE', scheduled, '-inf', fmt(now), 'LIMIT', 0, limit)
+  for _, id in ipairs(due) do
+    redis.call('ZREM', scheduled, id)
+    local jk = job_prefix .. id
+    local priority = redis.call('HGET', jk, 'priority')
+    if priority then
+      redis.call('HSET', jk, 'status', 'queued')
+      redis.call('ZADD', pending, pending_score(priority, now), id)
+    end
+  end
+  if #due > 0 then redis.call('ZADD', marker, 0, 'm') end
+  return #due
+end
+
+-- ms until the earliest scheduled job is due (0 when overdue), or -1 when none is scheduled.
+local function next_due_in(scheduled, now)
+  local first = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
+  if #first == 0 then return -1 end
+  local wait = tonumber(first[2]) - now
+  if wait < 0 then return 0 end
+  return wait
+end
+
+-- Claim up to n pending jobs: each gets a lease deadline in the active set and a fresh fencing
+-- token. Appends {id, token, attempts, payload} per job to out. Ids whose hash is gone (expired or
+-- deleted by hand) are dropped: there is nothing left to run.
+local function claim_into(out, pending, active, marker, token_key, job_prefix, worker, lease_ms, n, now)
+  if n <= 0 then return end
+  local popped = redis.call('ZPOPMIN', pending, n)
+  local deadline = fmt(now + lease_ms)
+  local started = fmt(now)
+  for i = 1, #popped, 2 do
+    local id = popped[i]
+    local jk = job_prefix .. id
+    if redis.call('EXISTS', jk) == 1 then
+      local token = redis.call('INCR', token_key)
+      local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
+      redis.call('HSET', jk, 'status', 'running', 'token', token, 'worker', worker, 'started_at', started)
+      redis.call('ZADD', active, deadline, id)
+      out[#out + 1] = id
+      out[#out + 1] = token
+      out[#out + 1] = attempts
+      -- A hash without a payload is a bad message: hand it over empty so the worker dead-letters it.
+      out[#out + 1] = redis.call('HGET', jk, 'payload') or ''
+    end
+  end
+  -- More work left: keep the marker set so another idle worker wakes up and shares it.
+  if redis.call('ZCARD', pending) > 0 then
+    redis.call('ZADD', marker, 0, 'm')
+  else
+    redis.call('DEL', marker)
+  end
+end

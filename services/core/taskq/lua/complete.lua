@@ -1,0 +1,57 @@
+#!lua
+-- complete.lua: acknowledge finished jobs (succeeded, or stopped after a cancel request), then claim
+-- the next batch in the same call, so a busy worker needs about one round trip per job (or less).
+--
+-- Fencing: an ack whose token is not the job's current token is refused and counted as stale (the
+-- lease expired and the job was handed to someone else); it never overwrites anything.
+--
+-- KEYS[1] active   KEYS[2] stats   KEYS[3] pending   KEYS[4] scheduled   KEYS[5] marker   KEYS[6] token
+-- ARGV[1] job key prefix   ARGV[2] result TTL ms   ARGV[3] events channel
+-- ARGV[4] worker id   ARGV[5] lease ms   ARGV[6] jobs to claim next (0: none)   ARGV[7] number of acks
+-- ARGV[8..] per ack: id, token, outcome ('s' succeeded / 'c' cancelled), result JSON
+-- Returns: {code per ack (1 ok, -2 stale token)..., next_due_ms, id, token, attempts, payload, ...}
+
+--@include _lib.lua
+
+local active, stats = KEYS[1], KEYS[2]
+local prefix, ttl, channel = ARGV[1], ARGV[2], ARGV[3]
+local now = now_ms()
+local finished = fmt(now)
+local out = {}
+local succeeded, cancelled, stale = 0, 0, 0
+local n = tonumber(ARGV[7])
+for i = 0, n - 1 do
+  local a = 8 + 4 * i
+  local id, token = ARGV[a], ARGV[a + 1]
+  local jk = prefix .. id
+  if redis.call('HGET', jk, 'token') == token then
+    local status = 'succeeded'
+    if ARGV[a + 2] == 'c' then status = 'cancelled' end
+    redis.call('ZREM', active, id)
+    redis.call('HSET', jk, 'status', status, 'result', ARGV[a + 3], 'finished_at', finished)
+    redis.call('HDEL', jk, 'token', 'cancel')
+    redis.call('PEXPIRE', jk, ttl)
+    redis.call('PUBLISH', channel, id .. ' ' .. status)
+    if status == 'succeeded' then succeeded = succeeded + 1 else cancelled = cancelled + 1 end
+    out[#out + 1] = 1
+  else
+    stale = stale + 1
+    out[#out + 1] = -2
+  end
+end
+if succeeded > 0 then
+  redis.call('HINCRBY', stats, 'succeeded', succeeded)
+  redis.call('HINCRBY', stats, 'processed', succeeded)
+end
+if cancelled > 0 then redis.call('HINCRBY', stats, 'cancelled', cancelled) end
+if stale > 0 then redis.call('HINCRBY', stats, 'stale_acks', stale) end
+
+local want = tonumber(ARGV[6])
+local due_at = #out + 1
+out[due_at] = -1
+if want > 0 then
+  promote_due(KEYS[4], KEYS[3], KEYS[5], prefix, now, 1000)
+  claim_into(out, KEYS[3], active, KEYS[5], KEYS[6], prefix, ARGV[4], tonumber(ARGV[5]), want, now)
+  out[due_at] = next_due_in(KEYS[4], now)
+end
+return out

@@ -1,0 +1,81 @@
+#!lua
+-- enqueue.lua: add one or more jobs to one queue, atomically (all of them or none).
+--
+-- Idempotency: an item with a fingerprint and an existing idempotency key creates nothing and
+-- returns the job the key names, with the fingerprint it was created with (the caller compares).
+-- Admission control: when max_depth > 0 and pending + scheduled + new jobs would exceed it, nothing
+-- is written. With the #!lua shebang Redis refuses the whole script up front when it is out of
+-- memory (noeviction), so a full Redis never leaves a half-written job.
+--
+-- KEYS[1] pending   KEYS[2] scheduled   KEYS[3] marker   KEYS[4] stats
+-- KEYS[4 + 2i - 1]  job hash of item i      KEYS[4 + 2i]  idempotency key of item i (unused if no fp)
+-- ARGV[1] idempotency TTL ms   ARGV[2] max depth (0: unlimited)
+-- ARGV[3 + 5(i-1) ..] per item: id, payload, priority, delay ms, fingerprint ('' when no key)
+-- Returns: {code, enqueued_total_after} then per item {code, id, fingerprint}
+--   code 1 created, 2 existing (idempotent repeat), -3 id already exists, -4 queue full (depth)
+
+--@include _lib.lua
+
+local pending, scheduled, marker, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local idem_ttl = ARGV[1]
+local max_depth = tonumber(ARGV[2])
+local n = (#KEYS - 4) / 2
+
+local out = {}
+local new = 0
+local seen = {}  -- idempotency keys used earlier in this same batch
+for i = 1, n do
+  local a = 3 + 5 * (i - 1)
+  local fp = ARGV[a + 4]
+  local ik = KEYS[4 + 2 * i]
+  local existing = nil
+  if fp ~= '' then existing = seen[ik] or redis.call('GET', ik) end
+  if existing then
+    local sep = string.find(existing, ' ', 1, true)
+    out[#out + 1] = 2
+    out[#out + 1] = string.sub(existing, 1, sep - 1)
+    out[#out + 1] = string.sub(existing, sep + 1)
+  elseif redis.call('EXISTS', KEYS[3 + 2 * i]) == 1 then
+    return {-3, 0}
+  else
+    new = new + 1
+    if fp ~= '' then seen[ik] = ARGV[a] .. ' ' .. fp end
+    out[#out + 1] = 1
+    out[#out + 1] = ARGV[a]
+    out[#out + 1] = fp
+  end
+end
+
+if max_depth > 0 and new > 0 then
+  local depth = redis.call('ZCARD', pending) + redis.call('ZCARD', scheduled)
+  if depth + new > max_depth then return {-4, depth} end
+end
+
+local now = now_ms()
+local woke = false
+for i = 1, n do
+  if out[3 * i - 2] == 1 then
+    local a = 3 + 5 * (i - 1)
+    local id, payload, priority, delay, fp = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4]
+    local jk = KEYS[3 + 2 * i]
+    if delay > 0 then
+      local due = fmt(now + delay)
+      redis.call('HSET', jk, 'payload', payload, 'status', 'scheduled', 'priority', priority, 'scheduled_at', due)
+      redis.call('ZADD', scheduled, due, id)
+    else
+      redis.call('HSET', jk, 'payload', payload, 'status', 'queued', 'priority', priority)
+      redis.call('ZADD', pending, pending_score(priority, now), id)
+    end
+    if fp ~= '' then
+      redis.call('SET', KEYS[4 + 2 * i], id .. ' ' .. fp, 'PX', idem_ttl)
+    end
+    woke = true
+  end
+end
+-- Wake one idle worker (it re-arms the marker for the next one while work is left). A delayed job
+-- wakes one too, so a worker sleeping until a later due time recomputes its timeout.
+if woke then redis.call('ZADD', marker, 0, 'm') end
+local total = redis.call('HINCRBY', stats, 'enqueued', new)
+table.insert(out, 1, total)
+table.insert(out, 1, 1)
+return out

@@ -1,0 +1,568 @@
+"""``Taskq``: the typed client every taskq process uses. Thin wrappers over the Lua scripts.
+
+Every method is one round trip to Redis unless it says otherwise. Redis failures surface as
+``RedisUnavailable`` (connection refused, timeout) or ``RedisFull`` (OOM under noeviction); domain
+outcomes (stale token, not found, wrong state) come back from the scripts as ``ScriptCode`` values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import random
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis import exceptions as rex
+from redis.asyncio import Redis
+
+from taskq.errors import (
+    IdempotencyConflict,
+    InvalidTransition,
+    JobNotFound,
+    QueueFull,
+    RedisFull,
+    RedisUnavailable,
+    ScriptCode,
+    TaskqError,
+)
+from taskq.keys import GlobalKeys, QueueKeys, validate_queue_name
+from taskq.models import (
+    Ack,
+    ClaimedJob,
+    Job,
+    JobError,
+    JobPayload,
+    JobStatus,
+    QueueStats,
+    dumps,
+    job_from_hash,
+    new_job_id,
+)
+from taskq.scripts import Scripts
+from taskq.settings import CoreSettings
+
+
+class PayloadTooLarge(TaskqError, ValueError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"job payload is {size} bytes, the limit is {limit}")
+        self.size, self.limit = size, limit
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """The numbers the scripts need, in the units they use (ms)."""
+
+    prefix: str = "taskq"
+    lease_ms: int = 5_000
+    result_ttl_ms: int = 86_400_000
+    dead_ttl_ms: int = 7 * 86_400_000
+    idempotency_ttl_ms: int = 86_400_000
+    max_payload_bytes: int = 256 * 1024
+    max_depth: int = 0
+    default_max_attempts: int = 3
+    default_timeout: float = 300.0
+    backoff_base_ms: int = 1_000
+    backoff_max_ms: int = 300_000
+
+    @classmethod
+    def from_settings(cls, s: CoreSettings) -> QueueConfig:
+        return cls(
+            prefix=s.taskq_prefix,
+            lease_ms=int(s.lease_seconds * 1000),
+            result_ttl_ms=s.result_ttl_seconds * 1000,
+            dead_ttl_ms=s.dead_ttl_seconds * 1000,
+            idempotency_ttl_ms=s.idempotency_ttl_seconds * 1000,
+            max_payload_bytes=s.max_payload_bytes,
+            max_depth=s.queue_max_depth,
+            default_max_attempts=s.default_max_attempts,
+            default_timeout=s.default_timeout_seconds,
+            backoff_base_ms=int(s.retry_backoff_base_seconds * 1000),
+            backoff_max_ms=int(s.retry_backoff_max_seconds * 1000),
+        )
+
+    def backoff_ms(self, attempts: int) -> int:
+        """Exponential backoff with full jitter (AWS's "full jitter": spreads a thundering herd)."""
+        ceiling = min(self.backoff_max_ms, self.backoff_base_ms * 2 ** max(0, attempts - 1))
+        return random.randint(ceiling // 2, ceiling) if ceiling > 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueRequest:
+    task: str
+    args: Mapping[str, Any]
+    queue: str = "default"
+    priority: int = 5
+    delay_ms: int = 0
+    max_attempts: int | None = None
+    timeout: float | None = None
+    idempotency_key: str | None = None
+    #: Identifies the request behind an idempotency key; a repeat with another fingerprint conflicts.
+    fingerprint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    id: str
+    created: bool  # False: an idempotent repeat returned the job the key already named
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimBatch:
+    jobs: list[ClaimedJob]
+    #: ms until the next scheduled job of the queue is due, None when nothing is scheduled.
+    next_due_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReapResult:
+    ran: bool
+    requeued: int
+    dead: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeadPage:
+    job_ids: list[str]
+    next_cursor: str | None
+
+
+@contextlib.asynccontextmanager
+async def redis_errors() -> AsyncIterator[None]:
+    """Translate redis-py's exceptions into taskq's. A timeout may hide a write that happened."""
+    try:
+        yield
+    except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
+        raise RedisUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
+    except rex.ResponseError as exc:
+        text = str(exc)
+        if text.startswith("OOM") or "OOM" in text.split(" ", 2)[:2] or "maxmemory" in text:
+            raise RedisFull("Redis is out of memory (maxmemory reached): nothing was written") from exc
+        if text.startswith(("NOAUTH", "WRONGPASS")):
+            raise RedisUnavailable("Redis refused the credentials") from exc
+        if text.startswith(("LOADING", "BUSY", "MASTERDOWN", "READONLY")):
+            raise RedisUnavailable(f"Redis is not ready: {text.split(' ', 1)[0]}") from exc
+        raise
+
+
+def fingerprint_of(*parts: str) -> str:
+    return hashlib.sha256("\x00".join(parts).encode()).hexdigest()[:32]
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _parse_claimed(queue: str, flat: Sequence[Any], start: int) -> list[ClaimedJob]:
+    return [
+        ClaimedJob(
+            id=_s(flat[i]), queue=queue, token=int(flat[i + 1]), attempts=int(flat[i + 2]), raw=flat[i + 3]
+        )
+        for i in range(start, len(flat), 4)
+    ]
+
+
+def _due(value: Any) -> int | None:
+    due = int(value)
+    return None if due < 0 else due
+
+
+class Taskq:
+    """All of taskq's Redis operations. One instance per process (it holds the registered scripts)."""
+
+    def __init__(self, redis: Redis, config: QueueConfig | None = None) -> None:
+        self.redis = redis
+        self.config = config or QueueConfig()
+        self.keys = GlobalKeys(self.config.prefix)
+        self.scripts = Scripts.register(redis)
+        self._known_queues: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, redis: Redis, settings: CoreSettings) -> Taskq:
+        return cls(redis, QueueConfig.from_settings(settings))
+
+    def queue_keys(self, queue: str) -> QueueKeys:
+        return self.keys.queue(queue)
+
+    # ---------------------------------------------------------------- producing
+
+    def build_payload(self, req: EnqueueRequest, job_id: str | None = None) -> JobPayload:
+        validate_queue_name(req.queue)
+        if not 0 <= req.priority <= 9:
+            raise ValueError("priority must be between 0 and 9")
+        return JobPayload(
+            id=job_id or new_job_id(),
+            task=req.task,
+            args=dict(req.args),
+            queue=req.queue,
+            priority=req.priority,
+            max_attempts=req.max_attempts or self.config.default_max_attempts,
+            timeout=req.timeout or self.config.default_timeout,
+            created_at=time.time_ns() // 1_000_000,
+            idempotency_key=req.idempotency_key,
+        )
+
+    async def enqueue(
+        self,
+        task: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        queue: str = "default",
+        priority: int = 5,
+        delay_ms: int = 0,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> Enqueued:
+        req = EnqueueRequest(
+            task, args or {}, queue, priority, delay_ms, max_attempts, timeout, idempotency_key, fingerprint
+        )
+        return (await self.enqueue_many([req]))[0]
+
+    async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+        """Enqueue jobs; those of one queue go in one atomic script, all queues in one round trip.
+
+        Raises ``QueueFull`` (nothing of that queue written), ``IdempotencyConflict`` (a key was reused
+        for a different request: nothing of that queue written), ``PayloadTooLarge`` before any I/O.
+        """
+        by_queue: dict[str, list[tuple[int, EnqueueRequest, JobPayload, str]]] = {}
+        for index, req in enumerate(requests):
+            payload = self.build_payload(req)
+            text = payload.to_json()
+            if len(text.encode()) > self.config.max_payload_bytes:
+                raise PayloadTooLarge(len(text.encode()), self.config.max_payload_bytes)
+            by_queue.setdefault(req.queue, []).append((index, req, payload, text))
+
+        results: list[Enqueued | None] = [None] * len(requests)
+        async with redis_errors():
+            pipe = self.redis.pipeline(transaction=False)
+            for queue, items in by_queue.items():
+                qk = self.queue_keys(queue)
+                keys = [qk.pending, qk.scheduled, qk.marker, qk.stats]
+                args: list[Any] = [self.config.idempotency_ttl_ms, self.config.max_depth]
+                for _, req, payload, text in items:
+                    idem = req.idempotency_key
+                    keys += [qk.job(payload.id), qk.idempotency(idem) if idem else qk.job(payload.id)]
+                    fp = (req.fingerprint or fingerprint_of(text)) if idem else ""
+                    args += [payload.id, text, req.priority, max(0, int(req.delay_ms)), fp]
+                await self.scripts.enqueue(keys=keys, args=args, client=pipe)
+            replies = await pipe.execute(raise_on_error=False)
+
+        new_queues: list[str] = []
+        for (queue, items), reply in zip(by_queue.items(), replies, strict=True):
+            if isinstance(reply, Exception):
+                async with redis_errors():
+                    raise reply
+            code = int(reply[0])
+            if code == ScriptCode.QUEUE_FULL:
+                raise QueueFull(queue, int(reply[1]), self.config.max_depth)
+            if code != ScriptCode.OK:
+                raise TaskqError(f"enqueue failed with code {code}")
+            if queue not in self._known_queues:
+                new_queues.append(queue)
+            for n, (index, req, _, _) in enumerate(items):
+                item_code, job_id, fp = int(reply[2 + 3 * n]), _s(reply[3 + 3 * n]), _s(reply[4 + 3 * n])
+                if item_code == ScriptCode.EXISTING and req.fingerprint is not None and fp != req.fingerprint:
+                    raise IdempotencyConflict(req.idempotency_key or "", job_id)
+                results[index] = Enqueued(job_id, created=item_code == ScriptCode.OK)
+        if new_queues:
+            # The queue registry is fleet-wide (not in the queue's hash slot), so it is written
+            # outside the script; once per queue per process is enough.
+            async with redis_errors():
+                await self.redis.sadd(self.keys.queues, *new_queues)
+            self._known_queues.update(new_queues)
+        return [r for r in results if r is not None]
+
+    # ---------------------------------------------------------------- consuming
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> str | None:
+        """Block until a job may be waiting in one of ``queues`` (or ``timeout`` seconds pass).
+
+        BZPOPMIN on the queues' marker sets: Redis wakes the longest-waiting client the moment an
+        enqueue sets a marker, so an idle worker neither polls nor sleeps. Returns the queue woken for.
+        """
+        markers = {self.queue_keys(q).marker: q for q in queues}
+        wait = max(0.001, timeout)
+        try:
+            # The client has no read timeout (a block lasts as long as it must), so bound the whole
+            # call here: a connection that died silently must not hang the worker.
+            async with redis_errors(), asyncio.timeout(wait + 2.0):
+                got = await self.redis.bzpopmin(list(markers), timeout=wait)
+        except TimeoutError as exc:
+            raise RedisUnavailable("Redis did not answer a blocking wait in time") from exc
+        return None if got is None else markers[_s(got[0])]
+
+    async def claim(self, queue: str, worker_id: str, n: int = 1) -> ClaimBatch:
+        qk = self.queue_keys(queue)
+        async with redis_errors():
+            flat = await self.scripts.claim(
+                keys=[qk.pending, qk.scheduled, qk.active, qk.marker, qk.token],
+                args=[qk.job_prefix, worker_id, self.config.lease_ms, n],
+            )
+        return ClaimBatch(_parse_claimed(queue, flat, 1), _due(flat[0]))
+
+    async def heartbeat(self, held: Mapping[str, Sequence[tuple[str, int]]]) -> dict[str, ScriptCode]:
+        """Renew every lease in ``held`` (queue -> [(job id, token)]) in one round trip.
+
+        Returns job id -> OK, CANCEL_REQUESTED, or STALE_TOKEN (the lease is gone: stop the job).
+        """
+        if not any(held.values()):
+            return {}
+        async with redis_errors():
+            pipe = self.redis.pipeline(transaction=False)
+            order: list[list[str]] = []
+            for queue, pairs in held.items():
+                if not pairs:
+                    continue
+                qk = self.queue_keys(queue)
+                args: list[Any] = [qk.job_prefix, self.config.lease_ms]
+                for job_id, token in pairs:
+                    args += [job_id, token]
+                await self.scripts.heartbeat(keys=[qk.active], args=args, client=pipe)
+                order.append([job_id for job_id, _ in pairs])
+            replies = await pipe.execute()
+        return {
+            job_id: ScriptCode(int(code))
+            for ids, codes in zip(order, replies, strict=True)
+            for job_id, code in zip(ids, codes, strict=True)
+        }
+
+    async def complete(
+        self, queue: str, acks: Sequence[Ack], *, worker_id: str = "", claim_next: int = 0
+    ) -> tuple[list[bool], ClaimBatch]:
+        """Ack finished jobs and, in the same call, claim up to ``claim_next`` more.
+
+        Returns one flag per ack (False: stale token, the ack was refused) and the claimed batch.
+        """
+        qk = self.queue_keys(queue)
+        args: list[Any] = [
+            qk.job_prefix,
+            self.config.result_ttl_ms,
+            qk.events,
+            worker_id,
+            self.config.lease_ms,
+            claim_next,
+            len(acks),
+        ]
+        for ack in acks:
+            args += [ack.id, ack.token, "c" if ack.cancelled else "s", ack.result]
+        async with redis_errors():
+            flat = await self.scripts.complete(
+                keys=[qk.active, qk.stats, qk.pending, qk.scheduled, qk.marker, qk.token], args=args
+            )
+        n = len(acks)
+        return [int(c) == ScriptCode.OK for c in flat[:n]], ClaimBatch(
+            _parse_claimed(queue, flat, n + 1), _due(flat[n])
+        )
+
+    async def fail(
+        self,
+        queue: str,
+        job_id: str,
+        token: int,
+        error: JobError,
+        *,
+        retryable: bool = True,
+        reason: str = "error",
+        attempts: int = 1,
+    ) -> JobStatus | None:
+        """Record a failed execution: ``SCHEDULED`` (retry after backoff) or ``FAILED`` (dead-lettered).
+
+        Returns None when the token is stale (another worker holds the job; nothing was changed).
+        """
+        qk = self.queue_keys(queue)
+        async with redis_errors():
+            code, status = await self.scripts.fail(
+                keys=[qk.active, qk.scheduled, qk.dead, qk.stats, qk.marker],
+                args=[
+                    qk.job_prefix,
+                    job_id,
+                    token,
+                    error.model_dump_json(exclude_none=True),
+                    "1" if retryable else "0",
+                    self.config.backoff_ms(attempts),
+                    reason,
+                    self.config.dead_ttl_ms,
+                    qk.events,
+                ],
+            )
+        return None if int(code) == ScriptCode.STALE_TOKEN else JobStatus(_s(status))
+
+    async def release(self, queue: str, held: Iterable[tuple[str, int]]) -> int:
+        """Hand jobs back without using an attempt (graceful shutdown). Returns how many went back."""
+        qk = self.queue_keys(queue)
+        args: list[Any] = [qk.job_prefix, self.config.result_ttl_ms, qk.events]
+        for job_id, token in held:
+            args += [job_id, token]
+        if len(args) == 3:
+            return 0
+        async with redis_errors():
+            return int(
+                await self.scripts.release(keys=[qk.active, qk.pending, qk.marker, qk.stats], args=args)
+            )
+
+    async def set_progress(
+        self, queue: str, job_id: str, token: int, percent: float, message: str | None = None
+    ) -> bool:
+        if not 0 <= percent <= 100:
+            raise ValueError("percent must be between 0 and 100")
+        qk = self.queue_keys(queue)
+        doc = dumps({"percent": percent, "message": message})
+        async with redis_errors():
+            code = await self.scripts.progress(keys=[qk.job(job_id)], args=[token, doc])
+        return int(code) == ScriptCode.OK
+
+    # ---------------------------------------------------------------- maintenance
+
+    async def reap(
+        self, queue: str, *, limit: int = 1000, lock_seconds: float = 0, owner: str = ""
+    ) -> ReapResult:
+        """Take back jobs with expired leases. With ``lock_seconds`` it runs at most once per that
+        interval across every caller (the others get ``ran=False``)."""
+        qk = self.queue_keys(queue)
+        lost = JobError(type="WorkerLost", message="the worker stopped heartbeating (lease expired)")
+        async with redis_errors():
+            ran, requeued, dead = await self.scripts.reap(
+                keys=[qk.active, qk.pending, qk.dead, qk.stats, qk.marker, qk.maintenance_lock],
+                args=[
+                    qk.job_prefix,
+                    limit,
+                    self.config.dead_ttl_ms,
+                    int(lock_seconds * 1000),
+                    owner,
+                    qk.events,
+                    lost.model_dump_json(exclude_none=True),
+                ],
+            )
+        return ReapResult(bool(ran), int(requeued), int(dead))
+
+    async def promote(self, queue: str, limit: int = 1000) -> int:
+        qk = self.queue_keys(queue)
+        async with redis_errors():
+            moved, _ = await self.scripts.promote(
+                keys=[qk.scheduled, qk.pending, qk.marker], args=[qk.job_prefix, limit]
+            )
+        return int(moved)
+
+    # ---------------------------------------------------------------- inspection and control
+
+    async def queues(self) -> list[str]:
+        async with redis_errors():
+            members = await self.redis.smembers(self.keys.queues)
+        return sorted(_s(m) for m in members)
+
+    async def register_queues(self, queues: Iterable[str]) -> None:
+        names = [validate_queue_name(q) for q in queues]
+        if names:
+            async with redis_errors():
+                await self.redis.sadd(self.keys.queues, *names)
+
+    async def find_job_queue(self, job_id: str, queue: str | None = None) -> str | None:
+        """Which queue holds ``job_id`` (one pipelined EXISTS per known queue)."""
+        candidates = [queue] if queue else await self.queues()
+        if not candidates:
+            return None
+        async with redis_errors():
+            pipe = self.redis.pipeline(transaction=False)
+            for q in candidates:
+                pipe.exists(self.queue_keys(q).job(job_id))
+            found = await pipe.execute()
+        return next((q for q, hit in zip(candidates, found, strict=True) if hit), None)
+
+    async def job_hash(self, job_id: str, queue: str | None = None) -> tuple[str, dict[str, bytes]] | None:
+        """The raw job hash and its queue, or None. Two round trips without a queue hint."""
+        candidates = [queue] if queue else await self.queues()
+        if not candidates:
+            return None
+        async with redis_errors():
+            pipe = self.redis.pipeline(transaction=False)
+            for q in candidates:
+                pipe.hgetall(self.queue_keys(q).job(job_id))
+            found = await pipe.execute()
+        for q, fields in zip(candidates, found, strict=True):
+            if fields:
+                return q, {_s(k): v for k, v in fields.items()}
+        return None
+
+    async def get_job(self, job_id: str, queue: str | None = None) -> Job | None:
+        found = await self.job_hash(job_id, queue)
+        return None if found is None else job_from_hash(job_id, found[0], found[1])
+
+    async def cancel(self, job_id: str, queue: str | None = None) -> JobStatus:
+        """Cancel a job: CANCELLED at once when queued or scheduled; RUNNING when only flagged.
+
+        Raises ``JobNotFound``, or ``InvalidTransition`` when it already finished.
+        """
+        found = await self.find_job_queue(job_id, queue)
+        if found is None:
+            raise JobNotFound(job_id)
+        qk = self.queue_keys(found)
+        async with redis_errors():
+            code, status = await self.scripts.cancel(
+                keys=[qk.job(job_id), qk.pending, qk.scheduled, qk.stats],
+                args=[job_id, self.config.result_ttl_ms, qk.events],
+            )
+        if int(code) == ScriptCode.NOT_FOUND:
+            raise JobNotFound(job_id)
+        if int(code) == ScriptCode.WRONG_STATE:
+            raise InvalidTransition(job_id, _s(status), "cancel")
+        return JobStatus.CANCELLED if int(code) == ScriptCode.OK else JobStatus.RUNNING
+
+    async def stats(self, queue: str) -> QueueStats:
+        qk = self.queue_keys(queue)
+        async with redis_errors():
+            flat = await self.scripts.stats(keys=[qk.pending, qk.scheduled, qk.active, qk.dead, qk.stats])
+        pending, scheduled, running, dead, now, oldest = (int(v) for v in flat[:6])
+        counters = {_s(flat[i]): int(flat[i + 1]) for i in range(6, len(flat), 2)}
+        age = None if oldest < 0 else max(0.0, (now - oldest) / 1000)
+        return QueueStats(queue, pending, scheduled, running, dead, age, counters)
+
+    async def all_stats(self) -> list[QueueStats]:
+        return [await self.stats(q) for q in await self.queues()]
+
+    async def dead_letters(self, queue: str, *, limit: int = 50, cursor: str | None = None) -> DeadPage:
+        """Dead-lettered job ids, newest first. ``cursor`` is opaque: '<score>:<offset>'."""
+        qk = self.queue_keys(queue)
+        max_score, offset = "+inf", 0
+        if cursor:
+            score, _, off = cursor.partition(":")
+            max_score, offset = str(int(score)), int(off)
+        async with redis_errors():
+            rows: list[Any] = await self.redis.zrevrangebyscore(
+                qk.dead, max_score, "-inf", start=offset, num=limit + 1, withscores=True
+            )
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            last_score = int(page[-1][1])
+            same = sum(1 for _, s in page if int(s) == last_score)
+            # Continue after the rows already seen that share the last score (offset within it).
+            carried = offset if cursor and last_score == int(max_score) else 0
+            next_cursor = f"{last_score}:{same + carried}"
+        return DeadPage([_s(m) for m, _ in page], next_cursor)
+
+    async def retry_dead(self, job_id: str, queue: str | None = None) -> None:
+        found = await self.find_job_queue(job_id, queue)
+        if found is None:
+            raise JobNotFound(job_id)
+        qk = self.queue_keys(found)
+        async with redis_errors():
+            code = await self.scripts.dead_retry(
+                keys=[qk.dead, qk.pending, qk.marker, qk.job(job_id), qk.stats], args=[job_id]
+            )
+        if int(code) != ScriptCode.OK:
+            raise JobNotFound(job_id)
+
+    async def purge_dead(self, job_id: str, queue: str | None = None) -> None:
+        found = await self.find_job_queue(job_id, queue)
+        if found is None:
+            raise JobNotFound(job_id)
+        qk = self.queue_keys(found)
+        async with redis_errors():
+            code = await self.scripts.dead_purge(keys=[qk.dead, qk.job(job_id)], args=[job_id])
+        if int(code) != ScriptCode.OK:
+            raise JobNotFound(job_id)

@@ -1,0 +1,92 @@
+"""Settings shared by every taskq process, read from the environment (and ``.env``) once at start.
+
+Each service subclasses ``CoreSettings`` with its own fields; nothing else in taskq reads the
+environment. Values are validated here so a bad deployment fails at start, not at the first job.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Values shipped in .env.example; a service outside development refuses to start with them.
+PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "CHANGE_ME", "placeholder"})
+
+
+class CoreSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = Field(
+        default="development", description="production refuses placeholder secrets"
+    )
+
+    # Redis
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="redis:// or rediss:// URL")
+    redis_password: SecretStr | None = Field(default=None, description="overrides a password in the URL")
+    redis_connect_timeout: float = Field(default=1.0, gt=0, le=30)
+    redis_socket_timeout: float = Field(default=1.5, gt=0, le=60)
+    taskq_prefix: str = Field(default="taskq", pattern=r"^[A-Za-z0-9_.\-]{1,32}$")
+
+    # Leases and maintenance
+    lease_seconds: float = Field(
+        default=5.0, ge=0.2, le=3600, description="a lost worker's jobs return after this"
+    )
+    heartbeat_seconds: float = Field(default=1.0, gt=0, le=600, description="how often leases are renewed")
+
+    # Retention
+    result_ttl_seconds: int = Field(default=86_400, ge=1, description="finished jobs expire after this")
+    dead_ttl_seconds: int = Field(
+        default=7 * 86_400, ge=1, description="dead-lettered jobs expire after this"
+    )
+    idempotency_ttl_seconds: int = Field(default=86_400, ge=1)
+
+    # Jobs
+    max_payload_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
+    default_max_attempts: int = Field(default=3, ge=1, le=100)
+    default_timeout_seconds: float = Field(default=300.0, gt=0, le=7 * 86_400)
+    retry_backoff_base_seconds: float = Field(default=1.0, ge=0, le=3600)
+    retry_backoff_max_seconds: float = Field(default=300.0, ge=0, le=86_400)
+    queue_max_depth: int = Field(
+        default=0, ge=0, description="0: unlimited; else enqueue beyond it is refused"
+    )
+    debug_tasks: bool = Field(default=False, description="register debug.* tasks (tests and benchmarks)")
+
+    @model_validator(mode="after")
+    def _check(self) -> CoreSettings:
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError("heartbeat_seconds must be shorter than lease_seconds")
+        scheme = urlsplit(self.redis_url).scheme
+        if scheme not in {"redis", "rediss", "unix"}:
+            raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        if self.environment == "production":
+            password = self.redis_password.get_secret_value() if self.redis_password else None
+            if password is not None and password in PLACEHOLDER_SECRETS:
+                raise ValueError("REDIS_PASSWORD is a placeholder: generate one (make up does)")
+        return self
+
+    def redis_dsn(self) -> str:
+        """The Redis URL with ``redis_password`` folded in (never logged)."""
+        if self.redis_password is None:
+            return self.redis_url
+        parts = urlsplit(self.redis_url)
+        host = parts.hostname or "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = (
+            f"{quote(parts.username or '')}:{quote(self.redis_password.get_secret_value(), safe='')}@{host}"
+        )
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+    def redacted_redis_url(self) -> str:
+        """The Redis URL safe for logs: any password replaced by ***."""
+        parts = urlsplit(self.redis_url)
+        host = parts.hostname or ""
+        netloc = f"{parts.username or ''}:***@{host}" if parts.password or self.redis_password else host
+        if parts.port:
+            netloc += f":{parts.port}"
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))

@@ -1,0 +1,136 @@
+"""The task contract: every task name and the pydantic model of its arguments.
+
+The producer validates against it before anything touches Redis (unknown task or bad args: 422),
+and the worker validates again before running (a message that does not validate is dead-lettered,
+never executed). Handlers live in the worker; only names and argument shapes live here. Nothing is
+ever imported from a name found in a message: this registry is the allow-list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, ValidationError
+
+from taskq.errors import UnknownTask
+
+
+class TaskArgs(BaseModel):
+    """Base of every argument model: unknown fields, NaN and Infinity are refused."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=100_000)
+
+
+class SendEmailArgs(TaskArgs):
+    recipient_email: EmailStr = Field(max_length=254, description="Where the email goes")
+    subject: str = Field(min_length=1, max_length=998, description="Subject line (RFC 5322 limit)")
+    body: str = Field(max_length=100_000, description="Plain-text body")
+
+
+class GenerateReportArgs(TaskArgs):
+    title: str = Field(default="Job statistics", min_length=1, max_length=200)
+    queues: list[str] | None = Field(
+        default=None, max_length=100, description="Queues to include; all known queues when omitted"
+    )
+    since: datetime | None = Field(default=None, description="Start of the window (ISO 8601)")
+    until: datetime | None = Field(default=None, description="End of the window (ISO 8601)")
+    rows: int = Field(default=1000, ge=1, le=100_000, description="Maximum rows of recent jobs")
+
+
+class CallWebhookArgs(TaskArgs):
+    url: AnyHttpUrl = Field(description="http(s) URL to POST to; private addresses are refused")
+    payload: dict[str, Any] = Field(default_factory=dict, description="JSON body to send")
+    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+
+
+class NoopArgs(TaskArgs):
+    tag: str | None = Field(default=None, max_length=200, description="Free text, echoed as the result")
+
+
+class SleepArgs(TaskArgs):
+    seconds: float = Field(ge=0, le=3600)
+    tag: str | None = Field(default=None, max_length=200)
+
+
+class FailArgs(TaskArgs):
+    message: str = Field(default="debug.fail was asked to fail", max_length=1000)
+    retryable: bool = True
+
+
+class CrashArgs(TaskArgs):
+    exit_code: int = Field(default=137, ge=1, le=255)
+
+
+class SpinArgs(TaskArgs):
+    seconds: float = Field(ge=0, le=3600, description="Busy-loop holding the GIL for this long")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    name: str
+    args_model: type[TaskArgs]
+    description: str
+    queue: str = "default"
+    #: Runs in a killable child process (CPU-bound, or needs a hard timeout).
+    isolated: bool = False
+    debug: bool = False
+
+    def json_schema(self) -> dict[str, Any]:
+        return self.args_model.model_json_schema()
+
+
+CORE_TASKS: tuple[TaskSpec, ...] = (
+    TaskSpec("send_email", SendEmailArgs, "Send a plain-text email through the configured SMTP server"),
+    TaskSpec("generate_report", GenerateReportArgs, "Build a CSV report of recent job statistics"),
+    TaskSpec("call_webhook", CallWebhookArgs, "POST a JSON payload to a public http(s) URL"),
+)
+
+DEBUG_TASKS: tuple[TaskSpec, ...] = (
+    TaskSpec("debug.noop", NoopArgs, "Do nothing; return the tag", debug=True),
+    TaskSpec("debug.sleep", SleepArgs, "Sleep without blocking the event loop", debug=True),
+    TaskSpec("debug.fail", FailArgs, "Raise an error (retryable or not)", debug=True),
+    TaskSpec("debug.crash", CrashArgs, "Kill the worker process mid-job", isolated=False, debug=True),
+    TaskSpec("debug.spin", SpinArgs, "Busy-loop holding the GIL", isolated=False, debug=True),
+)
+
+
+class TaskRegistry:
+    """The allow-list of task names. Build one per process with ``TaskRegistry.build``."""
+
+    def __init__(self, specs: tuple[TaskSpec, ...] | list[TaskSpec]) -> None:
+        self._specs = {spec.name: spec for spec in specs}
+
+    @classmethod
+    def build(cls, *, debug: bool) -> TaskRegistry:
+        return cls(CORE_TASKS + DEBUG_TASKS if debug else CORE_TASKS)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def __iter__(self) -> Any:
+        return iter(self._specs.values())
+
+    def get(self, name: str) -> TaskSpec:
+        try:
+            return self._specs[name]
+        except KeyError:
+            raise UnknownTask(name) from None
+
+    def validate(self, name: str, args: Any) -> TaskArgs:
+        """The parsed arguments; raises ``UnknownTask`` or pydantic's ``ValidationError``."""
+        return self.get(name).args_model.model_validate(args)
+
+
+__all__ = [
+    "CORE_TASKS",
+    "DEBUG_TASKS",
+    "CallWebhookArgs",
+    "GenerateReportArgs",
+    "SendEmailArgs",
+    "TaskArgs",
+    "TaskRegistry",
+    "TaskSpec",
+    "ValidationError",
+]

