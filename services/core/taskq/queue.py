@@ -12,12 +12,13 @@ import contextlib
 import hashlib
 import random
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis import exceptions as rex
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from taskq.errors import (
     IdempotencyConflict,
@@ -305,15 +306,22 @@ class Taskq:
             )
         return ClaimBatch(_parse_claimed(queue, flat, 1), _due(flat[0]))
 
-    async def heartbeat(self, held: Mapping[str, Sequence[tuple[str, int]]]) -> dict[str, ScriptCode]:
+    async def heartbeat(
+        self,
+        held: Mapping[str, Sequence[tuple[str, int]]],
+        also: Callable[[Pipeline], None] | None = None,
+    ) -> dict[str, ScriptCode]:
         """Renew every lease in ``held`` (queue -> [(job id, token)]) in one round trip.
 
+        ``also`` may add commands to the same pipeline (the worker's registry entry rides along).
         Returns job id -> OK, CANCEL_REQUESTED, or STALE_TOKEN (the lease is gone: stop the job).
         """
-        if not any(held.values()):
+        if not any(held.values()) and also is None:
             return {}
         async with redis_errors():
             pipe = self.redis.pipeline(transaction=False)
+            if also is not None:
+                also(pipe)
             order: list[list[str]] = []
             for queue, pairs in held.items():
                 if not pairs:
@@ -325,6 +333,7 @@ class Taskq:
                 await self.scripts.heartbeat(keys=[qk.active], args=args, client=pipe)
                 order.append([job_id for job_id, _ in pairs])
             replies = await pipe.execute()
+        replies = replies[len(replies) - len(order) :]
         return {
             job_id: ScriptCode(int(code))
             for ids, codes in zip(order, replies, strict=True)
