@@ -1,0 +1,54 @@
+"""``python -m producer``: serve the API with uvicorn. ``python -m producer check``: the container
+healthcheck, exit 0 iff ``GET /readyz`` on this host answers 200 (Python only, no curl)."""
+
+from __future__ import annotations
+
+import sys
+import urllib.error
+import urllib.request
+
+import uvicorn
+
+from producer import logs
+from producer.settings import ProducerSettings
+
+
+def serve(settings: ProducerSettings) -> None:
+    logs.configure(settings.log_level)
+    # uvicorn handles SIGTERM: stops accepting, finishes in-flight requests, runs the lifespan exit.
+    uvicorn.run(
+        "producer.main:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        workers=settings.api_workers,
+        log_config=logs.log_config(settings.log_level),
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def check(settings: ProducerSettings, timeout: float = 3.0) -> int:
+    url = f"http://127.0.0.1:{settings.api_port}/readyz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return 0 if response.status == 200 else 1
+    except (urllib.error.URLError, OSError):
+        return 1
+
+
+def main(argv: list[str]) -> int:
+    settings = ProducerSettings()
+    if argv[:1] == ["check"]:
+        return check(settings)
+    if argv:
+        print("usage: python -m producer [check]", file=sys.stderr)
+        return 2
+    serve(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

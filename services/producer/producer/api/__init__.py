@@ -1,0 +1,17 @@
+"""One router per resource; ``ROUTERS`` is the order they are mounted (and listed in /docs)."""
+
+from fastapi import APIRouter
+
+from producer.api import dead_letter, email, health, jobs, queues, tasks, workers
+
+ROUTERS: tuple[APIRouter, ...] = (
+    email.router,
+    jobs.router,
+    queues.router,
+    workers.router,
+    dead_letter.router,
+    tasks.router,
+    health.router,
+)
+
+__all__ = ["ROUTERS"]

@@ -1,0 +1,36 @@
+"""/tasks: the task contract (names and JSON Schemas of their args), so clients know what to send."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path
+from taskq import TaskSpec, UnknownTask
+
+from producer.deps import RegistryDep, StrictJSONRoute
+from producer.openapi import problems
+from producer.problems import ProblemError
+from producer.schemas import TASK_NAME_PATTERN, TaskView
+
+router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=StrictJSONRoute)
+
+
+def view(spec: TaskSpec) -> TaskView:
+    return TaskView(
+        name=spec.name, description=spec.description, queue=spec.queue, args_schema=spec.json_schema()
+    )
+
+
+@router.get("", response_model=list[TaskView], summary="Registered tasks", responses=problems(401, 429))
+async def list_tasks(registry: RegistryDep) -> list[TaskView]:
+    return [view(spec) for spec in registry]
+
+
+@router.get("/{name}", response_model=TaskView, summary="One task", responses=problems(401, 404, 422, 429))
+async def get_task(
+    name: Annotated[str, Path(pattern=TASK_NAME_PATTERN, description="Task name")], registry: RegistryDep
+) -> TaskView:
+    try:
+        return view(registry.get(name))
+    except UnknownTask:
+        raise ProblemError(404, f"no task named {name!r}", slug="task-not-found") from None

@@ -1,0 +1,64 @@
+"""The FastAPI app: ``create_app`` is the factory uvicorn serves (``producer.main:create_app``).
+
+Redis clients are opened in the lifespan and closed with it: one pooled client for commands (short
+timeouts, so an outage is a 503 in about a second) and one for the shared event subscription.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from taskq import Taskq, TaskRegistry, connect
+
+from producer.api import ROUTERS
+from producer.events import EventHub
+from producer.middleware import AccessGuard, BodyGuard, RequestContext
+from producer.openapi import install_openapi
+from producer.problems import install_handlers
+from producer.settings import ProducerSettings
+
+DESCRIPTION = """\
+Accepts background jobs instantly and reliably: validated against the task contract, enqueued in
+Redis by one atomic script, run at least once by the workers. Every error is
+`application/problem+json` (RFC 9457).
+"""
+
+
+def create_app(settings: ProducerSettings | None = None) -> FastAPI:
+    settings = settings or ProducerSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        redis = connect(settings, max_connections=settings.redis_max_connections)
+        subscriber = connect(settings, blocking=True, max_connections=2)
+        app.state.taskq = Taskq.from_settings(redis, settings)
+        app.state.events = EventHub(subscriber, app.state.taskq.keys.events_pattern)
+        app.state.events.start()
+        try:
+            yield
+        finally:
+            await app.state.events.stop()
+            await subscriber.aclose()
+            await redis.aclose()
+
+    app = FastAPI(
+        title="taskq producer",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.registry = TaskRegistry.build(debug=settings.debug_tasks)
+    for router in ROUTERS:
+        app.include_router(router)
+    install_handlers(app)
+    install_openapi(app, auth=settings.api_token is not None)
+    # add_middleware wraps: the last added is the outermost.
+    token = settings.api_token.get_secret_value() if settings.api_token else None
+    app.add_middleware(AccessGuard, token=token, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    return app

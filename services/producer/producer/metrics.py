@@ -1,0 +1,90 @@
+"""Prometheus metrics read from Redis at scrape time, so every producer and worker process is counted
+once: the counters live in each queue's stats hash (written by the Lua scripts), not in a process.
+
+prometheus_client collectors are synchronous, so the snapshot is read first (async) and a one-off
+``Collector`` over it renders the families.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+from taskq import QueueStats, RedisUnavailable, Taskq, TaskqError
+from taskq.workers import live_workers
+
+#: A scrape answers (with taskq_redis_up 0) within this bound even when Redis hangs.
+SCRAPE_TIMEOUT_SECONDS = 2.0
+
+#: counter name in the stats hash -> (metric name without _total, help)
+COUNTERS: dict[str, tuple[str, str]] = {
+    "enqueued": ("taskq_jobs_enqueued", "Jobs accepted into the queue"),
+    "succeeded": ("taskq_jobs_succeeded", "Jobs that finished successfully"),
+    "processed": ("taskq_jobs_processed", "Job executions that finished (succeeded)"),
+    "failed": ("taskq_jobs_failed", "Failed executions (retried or dead-lettered)"),
+    "retried": ("taskq_jobs_retried", "Failed executions scheduled for another attempt"),
+    "dead": ("taskq_jobs_dead_lettered", "Jobs dead-lettered for good"),
+    "cancelled": ("taskq_jobs_cancelled", "Jobs cancelled"),
+    "stale_acks": ("taskq_stale_acks", "Late acks refused because the lease had moved on"),
+    "lost": ("taskq_jobs_lost_leases", "Leases that expired (worker died or was cut off)"),
+    "redriven": ("taskq_jobs_redriven", "Dead-lettered jobs sent back to the queue"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    up: bool
+    queues: list[QueueStats]
+    workers: int
+
+
+async def snapshot(taskq: Taskq) -> Snapshot:
+    try:
+        async with asyncio.timeout(SCRAPE_TIMEOUT_SECONDS):
+            return Snapshot(True, await taskq.all_stats(), len(await live_workers(taskq)))
+    except (TimeoutError, RedisUnavailable, TaskqError):
+        return Snapshot(False, [], 0)
+
+
+class RedisCollector(Collector):
+    def __init__(self, snap: Snapshot) -> None:
+        self.snap = snap
+
+    def collect(self) -> Iterable[Metric]:
+        up = GaugeMetricFamily("taskq_redis_up", "1 when Redis answered this scrape")
+        up.add_metric([], 1.0 if self.snap.up else 0.0)
+        yield up
+        workers = GaugeMetricFamily("taskq_workers_live", "Workers whose registry entry is alive")
+        workers.add_metric([], float(self.snap.workers))
+        yield workers
+        depth = GaugeMetricFamily("taskq_queue_jobs", "Jobs in the queue by state", labels=["queue", "state"])
+        age = GaugeMetricFamily(
+            "taskq_queue_oldest_pending_age_seconds",
+            "Age of the oldest pending job (0 when none)",
+            labels=["queue"],
+        )
+        families = {
+            name: CounterMetricFamily(metric, text, labels=["queue"])
+            for name, (metric, text) in COUNTERS.items()
+        }
+        for q in self.snap.queues:
+            for state, value in (
+                ("pending", q.pending), ("scheduled", q.scheduled), ("running", q.running), ("dead", q.dead)
+            ):  # fmt: skip
+                depth.add_metric([q.queue, state], float(value))
+            age.add_metric([q.queue], q.oldest_pending_age_seconds or 0.0)
+            for name, family in families.items():
+                family.add_metric([q.queue], float(q.counters.get(name, 0)))
+        yield depth
+        yield age
+        yield from families.values()
+
+
+def render(snap: Snapshot) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(RedisCollector(snap))
+    return generate_latest(registry)

@@ -1,0 +1,112 @@
+"""Request and response bodies of the HTTP API (the job itself is core's ``Job`` model)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from taskq import Job
+from taskq.keys import QUEUE_NAME_RE
+
+#: A job id is a canonical UUID (core makes UUIDv7s). Checked before it goes anywhere near a key.
+JOB_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+TASK_NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,100}$"
+IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:=+/\-]{1,255}$"
+MAX_DELAY_SECONDS = 365 * 86_400
+MAX_BATCH = 1_000
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=100_000)
+
+
+class JobRequest(_Strict):
+    """A job to enqueue. ``args`` are validated against the task's schema (see ``GET /tasks``)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "task": "send_email",
+                    "args": {"recipient_email": "ada@example.com", "subject": "Hi", "body": "Hello"},
+                    "priority": 7,
+                }
+            ]
+        }
+    )
+
+    task: str = Field(pattern=TASK_NAME_PATTERN, description="A registered task name")
+    args: dict[str, Any] = Field(default_factory=dict, description="Arguments; shape given by the task")
+    queue: str | None = Field(
+        default=None, pattern=QUEUE_NAME_RE.pattern, description="Queue; the task's own queue when omitted"
+    )
+    priority: int = Field(default=5, ge=0, le=9, description="0-9, 9 most urgent")
+    delay_seconds: float | None = Field(
+        default=None, ge=0, le=MAX_DELAY_SECONDS, description="Run no earlier than this many seconds from now"
+    )
+    run_at: AwareDatetime | None = Field(
+        default=None, description="Run no earlier than this time (ISO 8601 with a timezone)"
+    )
+    max_attempts: int | None = Field(
+        default=None, ge=1, le=100, description="Executions before dead-lettering"
+    )
+    timeout_seconds: float | None = Field(
+        default=None, gt=0, le=7 * 86_400, description="Hard limit of one execution"
+    )
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> JobRequest:
+        if self.delay_seconds is not None and self.run_at is not None:
+            raise ValueError("give delay_seconds or run_at, not both")
+        return self
+
+
+class BatchRequest(_Strict):
+    jobs: list[JobRequest] = Field(
+        min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} jobs: all are enqueued or none"
+    )
+
+
+class BatchAccepted(BaseModel):
+    jobs: list[Job]
+
+
+class EmailAccepted(BaseModel):
+    status: Literal["queued"] = "queued"
+    message: str = "Email task added to queue"
+    job_id: str
+
+
+class CancelResult(BaseModel):
+    job: Job
+    cancelled: bool = Field(description="True: cancelled now. False: running, cancellation requested")
+
+
+class QueueView(BaseModel):
+    queue: str
+    pending: int
+    scheduled: int
+    running: int
+    dead: int
+    processed_total: int
+    failed_total: int
+    oldest_pending_age_seconds: float | None = Field(description="Age of the oldest pending job")
+    counters: dict[str, int] = Field(description="Every counter of the queue (enqueued, succeeded, ...)")
+
+
+class DeadLetterPage(BaseModel):
+    queue: str
+    items: list[Job]
+    next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end")
+
+
+class TaskView(BaseModel):
+    name: str
+    description: str
+    queue: str
+    args_schema: dict[str, Any] = Field(description="JSON Schema of the task's args")
+
+
+class Health(BaseModel):
+    status: Literal["ok", "ready"]
+    warnings: list[str] = Field(default_factory=list)

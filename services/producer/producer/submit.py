@@ -1,0 +1,127 @@
+"""From validated HTTP bodies to enqueued jobs: task checks, idempotency fingerprints, the views.
+
+Everything is checked before anything touches Redis, so a request that gets a 4xx wrote nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, ValidationError
+from taskq import Enqueued, EnqueueRequest, Job, JobStatus, Taskq, TaskRegistry, UnknownTask, fingerprint_of
+
+from producer.problems import FieldError, ProblemError, field_errors
+from producer.schemas import JobRequest
+
+
+def check_task(
+    registry: TaskRegistry, task: str, args: dict[str, Any], loc: Sequence[str | int]
+) -> list[FieldError]:
+    """Errors of ``args`` against the task's contract (the allow-list), located under ``loc``."""
+    try:
+        registry.validate(task, args)
+    except UnknownTask:
+        names = ", ".join(spec.name for spec in registry)
+        return [
+            FieldError(loc=[*loc, "task"], msg=f"unknown task {task!r}; known: {names}", type="unknown_task")
+        ]
+    except ValidationError as exc:
+        return field_errors(exc.errors(include_input=False, include_url=False), [*loc, "args"])
+    return []
+
+
+def raise_invalid(errors: list[FieldError]) -> None:
+    if errors:
+        raise ProblemError(422, "the request is not valid", slug="validation", errors=errors)
+
+
+def fingerprint(kind: str, body: BaseModel) -> str:
+    """What a repeat with the same Idempotency-Key must match: the route and the parsed body."""
+    canonical = orjson.dumps(body.model_dump(mode="json", exclude_unset=True), option=orjson.OPT_SORT_KEYS)
+    return fingerprint_of(kind, canonical.decode())
+
+
+def delay_ms(req: JobRequest, now_ms: int) -> int:
+    if req.run_at is not None:
+        return max(0, int(req.run_at.timestamp() * 1000) - now_ms)
+    return int((req.delay_seconds or 0) * 1000)
+
+
+def to_enqueue(
+    req: JobRequest,
+    registry: TaskRegistry,
+    now_ms: int,
+    idempotency_key: str | None = None,
+    fp: str | None = None,
+) -> EnqueueRequest:
+    return EnqueueRequest(
+        task=req.task,
+        args=req.args,
+        queue=req.queue or registry.get(req.task).queue,
+        priority=req.priority,
+        delay_ms=delay_ms(req, now_ms),
+        max_attempts=req.max_attempts,
+        timeout=req.timeout_seconds,
+        idempotency_key=idempotency_key,
+        fingerprint=fp,
+    )
+
+
+def created_view(taskq: Taskq, req: EnqueueRequest, job_id: str, now_ms: int) -> Job:
+    """The job as the enqueue script just wrote it, without reading it back (the hot path)."""
+    created = datetime.fromtimestamp(now_ms / 1000, tz=UTC)
+    scheduled = datetime.fromtimestamp((now_ms + req.delay_ms) / 1000, tz=UTC) if req.delay_ms > 0 else None
+    return Job.model_construct(
+        id=job_id,
+        task=req.task,
+        args=dict(req.args),
+        queue=req.queue,
+        priority=req.priority,
+        status=JobStatus.SCHEDULED if scheduled else JobStatus.QUEUED,
+        attempts=0,
+        max_attempts=req.max_attempts or taskq.config.default_max_attempts,
+        timeout_seconds=req.timeout or taskq.config.default_timeout,
+        created_at=created,
+        scheduled_at=scheduled,
+        started_at=None,
+        finished_at=None,
+        result=None,
+        error=None,
+        progress=None,
+        worker=None,
+        idempotency_key=req.idempotency_key,
+        cancel_requested=False,
+    )
+
+
+async def view_of(taskq: Taskq, req: EnqueueRequest, done: Enqueued, now_ms: int) -> Job:
+    """The job to answer with: built from the request when it was created now, read back when an
+    idempotent repeat named an earlier job."""
+    if done.created:
+        return created_view(taskq, req, done.id, now_ms)
+    job = await taskq.get_job(done.id, req.queue)
+    if job is None:
+        raise ProblemError(
+            409,
+            "the job this Idempotency-Key named has expired; send the request with a new key",
+            slug="idempotency-expired",
+        )
+    return job
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+async def enqueue_one(
+    taskq: Taskq, registry: TaskRegistry, job: JobRequest, key: str | None, fp: str | None
+) -> tuple[EnqueueRequest, Enqueued, int]:
+    """Enqueue one checked job: its request, the outcome (created, or an idempotent repeat), and
+    the time it was built at."""
+    now = now_ms()
+    req = to_enqueue(job, registry, now, key, fp)
+    return req, (await taskq.enqueue_many([req]))[0], now
