@@ -1,0 +1,92 @@
+"""``python -m worker`` runs a worker; ``python -m worker check`` is its healthcheck.
+
+``check`` exits 0 iff the worker of this container (its id is in ``$WORKER_STATE_DIR/taskq-worker.id``)
+has a fresh heartbeat in Redis, so a worker cut off from Redis, or hung, reports unhealthy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+from taskq import RedisUnavailable, Taskq, TaskRegistry, connect
+from taskq.workers import last_beat_ms
+
+from worker.cron import validate_cron
+from worker.lease import Identity
+from worker.logs import setup_logging
+from worker.runner import Worker
+from worker.settings import WorkerSettings
+from worker.state import new_identity, read_worker_id, write_worker_id
+
+log = logging.getLogger("taskq.worker")
+
+
+async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Identity | None = None) -> int:
+    registry = TaskRegistry.build(debug=settings.debug_tasks)
+    validate_cron(settings.cron(), registry)
+    identity = identity or new_identity()
+    write_worker_id(settings.worker_state_dir, identity.id)
+    redis = connect(settings, max_connections=max(16, settings.worker_concurrency + 4))
+    blocking = connect(settings, blocking=True, max_connections=2)
+    taskq = Taskq.from_settings(redis, settings)
+    worker = Worker(
+        settings,
+        taskq=taskq,
+        waiter=Taskq.from_settings(blocking, settings),
+        registry=registry,
+        identity=identity,
+        burst=burst,
+    )
+    try:
+        with_queues = list(settings.queue_names())
+        try:
+            await taskq.register_queues(with_queues)
+        except RedisUnavailable:
+            log.warning("redis unavailable at start: the worker will keep trying")
+        return await worker.run()
+    finally:
+        await redis.aclose()
+        await blocking.aclose()
+
+
+async def check(settings: WorkerSettings) -> int:
+    worker_id = read_worker_id(settings.worker_state_dir)
+    if worker_id is None:
+        print("no worker id recorded yet", file=sys.stderr)
+        return 1
+    redis = connect(settings)
+    try:
+        last = await last_beat_ms(Taskq.from_settings(redis, settings), worker_id)
+    except RedisUnavailable as exc:
+        print(f"redis unavailable: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await redis.aclose()
+    if last is None:
+        print(f"worker {worker_id} is not registered", file=sys.stderr)
+        return 1
+    import time
+
+    age = time.time() - last / 1000
+    limit = max(3 * settings.heartbeat_seconds, settings.lease_seconds)
+    if age > limit:
+        print(f"worker {worker_id} last heartbeat {age:.1f}s ago (limit {limit:g}s)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    settings = WorkerSettings()
+    if argv[1:2] == ["check"]:
+        return asyncio.run(check(settings))
+    if argv[1:]:
+        print("usage: python -m worker [check | burst]", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level)
+    return asyncio.run(serve(settings))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

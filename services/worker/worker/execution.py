@@ -1,0 +1,111 @@
+"""Run one handler in its mode under the job's timeout.
+
+Timeouts stop what can be stopped: a coroutine is cancelled, a child process is killed. A thread cannot
+be stopped, so its job is recorded as timed out and the thread is left to finish on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import multiprocessing.connection
+import traceback
+from concurrent.futures import Executor
+from typing import Any
+
+from taskq.tasks import TaskArgs
+
+from worker.context import JobContext
+from worker.handlers import PROCESS_FUNCTIONS, Handler, Mode
+
+# forkserver: children fork from a small clean server process (fast, and never inherit the worker's
+# threads, sockets or event loop the way a plain fork would).
+_mp = multiprocessing.get_context("forkserver")
+_mp.set_forkserver_preload(["worker.handlers"])
+
+
+class JobTimeout(Exception):
+    """The handler ran past the job's timeout and was stopped."""
+
+
+class ChildFailed(Exception):
+    """A process handler raised (type and message of the original) or its process died."""
+
+    def __init__(self, type_name: str, message: str, retryable: bool, tb: str = "") -> None:
+        super().__init__(message)
+        self.type_name, self.retryable, self.child_traceback = type_name, retryable, tb
+
+
+def _child_main(conn: multiprocessing.connection.Connection, task: str, args: dict[str, Any]) -> None:
+    from taskq import NonRetryableError, TaskRegistry
+
+    try:
+        model = TaskRegistry.build(debug=True).get(task).args_model.model_validate(args)
+        conn.send(("ok", PROCESS_FUNCTIONS[task](model)))
+    except BaseException as exc:  # everything goes back to the parent, which decides
+        retryable = not isinstance(exc, NonRetryableError)
+        conn.send(("err", type(exc).__name__, str(exc), retryable, traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+async def _readable(conn: multiprocessing.connection.Connection) -> None:
+    loop = asyncio.get_running_loop()
+    ready = loop.create_future()
+    fd = conn.fileno()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+async def run_in_process(task: str, args: TaskArgs, timeout: float) -> Any:
+    parent, child = _mp.Pipe(duplex=False)
+    proc = _mp.Process(target=_child_main, args=(child, task, args.model_dump(mode="json")), daemon=True)
+    proc.start()
+    child.close()
+    try:
+        try:
+            async with asyncio.timeout(timeout):
+                await _readable(parent)
+        except TimeoutError:
+            raise JobTimeout(f"exceeded its timeout of {timeout:g}s (process killed)") from None
+        try:
+            message = parent.recv()
+        except EOFError:
+            proc.join(5)
+            died = f"the handler's process exited with {proc.exitcode}"
+            raise ChildFailed("ChildDied", died, True) from None
+        if message[0] == "ok":
+            return message[1]
+        _, type_name, text, retryable, tb = message
+        raise ChildFailed(type_name, text, retryable, tb)
+    finally:
+        # Also on cancellation (job cancelled, lease lost, hard stop): the child never outlives its job.
+        if proc.is_alive():
+            proc.kill()
+        proc.join(5)
+        parent.close()
+
+
+async def execute(
+    handler: Handler, task: str, args: TaskArgs, ctx: JobContext, timeout: float, pool: Executor
+) -> Any:
+    if handler.mode is Mode.PROCESS:
+        return await run_in_process(task, args, timeout)
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            if handler.mode is Mode.ASYNC:
+                return await handler.fn(args, ctx)
+            return await asyncio.get_running_loop().run_in_executor(pool, handler.fn, args, ctx)
+    except TimeoutError:
+        if not deadline.expired():
+            raise  # the handler's own timeout (a socket, say): an ordinary error
+        raise JobTimeout(f"exceeded its timeout of {timeout:g}s") from None

@@ -1,0 +1,115 @@
+"""One job from claim to outcome: decode (or dead-letter unrun), execute, then ack or record the failure.
+
+Outcomes logged (one JSON line per job, ``outcome`` field): succeeded, retrying, failed (dead-lettered),
+cancelled, timeout, refused (bad message), lost (lease lost mid-job), handed_back (graceful stop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from taskq import Ack, DeadReason, JobError, NonRetryableError, TaskRegistry
+
+from worker.context import JobContext
+from worker.decode import Refused, decode
+from worker.execution import ChildFailed, JobTimeout, execute
+from worker.handlers import handlers_for
+
+if TYPE_CHECKING:
+    from worker.runner import Held, Worker
+
+log = logging.getLogger("taskq.worker.job")
+
+MAX_MESSAGE = 1000
+
+
+class JobRunner:
+    def __init__(self, worker: Worker, registry: TaskRegistry) -> None:
+        self.worker = worker
+        self.registry = registry
+        self.handlers = handlers_for(registry)
+        self.resources: dict[str, object] = {}
+
+    def _log(self, h: Held, outcome: str, task: str, level: int = logging.INFO, **extra: Any) -> None:
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "job " + outcome,
+                extra={"job_id": h.job.id, "task": task, "attempt": h.job.attempts, "queue": h.job.queue,
+                       "duration_ms": round((time.monotonic() - h.started) * 1000, 2), "outcome": outcome,
+                       **extra},
+            )  # fmt: skip
+
+    async def run(self, h: Held) -> None:
+        w = self.worker
+        try:
+            runnable = decode(h.job, self.registry, self.handlers, w.settings.max_payload_bytes)
+        except Refused as exc:
+            error = JobError(type=exc.type_name, message=str(exc)[:MAX_MESSAGE])
+            await w.record_failure(h, error, retryable=False, reason=exc.reason)
+            self._log(h, "refused", "", logging.WARNING, reason=exc.reason.value, error=error.message)
+            return
+        task = runnable.payload.task
+        ctx = JobContext(
+            job_id=h.job.id, queue=h.job.queue, task=task, attempt=h.job.attempts, token=h.job.token,
+            settings=w.settings, taskq=w.taskq, loop=asyncio.get_running_loop(), resources=self.resources,
+        )  # fmt: skip
+        try:
+            timeout = runnable.payload.timeout
+            value = await execute(runnable.handler, task, runnable.args, ctx, timeout, w.pool)
+            text = w.result_text(value)
+        except asyncio.CancelledError:
+            if not self._stopped_by_us(h, task):
+                raise
+            return
+        except JobTimeout as exc:
+            status = await w.record_failure(
+                h, JobError(type="JobTimeout", message=str(exc)), retryable=True, reason=DeadReason.TIMEOUT
+            )
+            self._log(h, "timeout", task, logging.WARNING, status=status)
+            return
+        except ChildFailed as exc:
+            reason = DeadReason.ERROR if exc.retryable else DeadReason.NON_RETRYABLE
+            error = JobError(type=exc.type_name, message=str(exc)[:MAX_MESSAGE])
+            status = await w.record_failure(h, error, retryable=exc.retryable, reason=reason)
+            self._log(h, _failed(status), task, logging.WARNING, status=status, traceback=exc.child_traceback)
+            return
+        except Exception as exc:
+            retryable = not isinstance(exc, NonRetryableError)
+            reason = DeadReason.ERROR if retryable else DeadReason.NON_RETRYABLE
+            error = JobError(type=type(exc).__name__, message=str(exc)[:MAX_MESSAGE])
+            status = await w.record_failure(h, error, retryable=retryable, reason=reason)
+            if log.isEnabledFor(logging.WARNING):
+                log.warning(
+                    "job " + _failed(status),
+                    exc_info=exc,
+                    extra={"job_id": h.job.id, "task": task, "attempt": h.job.attempts, "queue": h.job.queue,
+                           "duration_ms": round((time.monotonic() - h.started) * 1000, 2),
+                           "outcome": _failed(status), "status": status},
+                )  # fmt: skip
+            return
+        w.ack(h, Ack(h.job.id, h.job.token, text))
+        self._log(h, "succeeded", task)
+
+    def _stopped_by_us(self, h: Held, task: str) -> bool:
+        """The worker cancelled this job itself (cancel request, lease lost, grace over): settle it."""
+        current = asyncio.current_task()
+        if h.stop_reason is None or current is None:
+            return False
+        current.uncancel()
+        if h.stop_reason == "cancel":
+            self.worker.ack(h, Ack(h.job.id, h.job.token, cancelled=True))
+            self._log(h, "cancelled", task)
+        elif h.stop_reason == "lost":
+            self.worker.forget(h)
+            self._log(h, "lost", task, logging.WARNING)
+        else:
+            self._log(h, "handed_back", task, logging.WARNING)
+        return True
+
+
+def _failed(status: str) -> str:
+    return {"scheduled": "retrying", "failed": "failed"}.get(status, status)

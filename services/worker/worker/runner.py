@@ -1,0 +1,400 @@
+"""The worker: claims jobs in batches, runs up to ``WORKER_CONCURRENCY`` at once, acks them in batches,
+and stops gracefully.
+
+Round trips: in steady state the ack flusher sends every ack finished since its last flush in one
+``complete`` call that also claims the freed slots' next jobs, so a busy worker needs about one round
+trip per batch of jobs (natural batching: no timer; while a flush is in flight, acks accumulate). The
+fetch loop only claims for slots nobody refilled, and when no work is waiting it blocks in BZPOPMIN
+(bounded by the next scheduled job) instead of polling. Leases are renewed by the lease thread.
+
+A job stays "held" (counted against capacity and leased) from its claim until its outcome is recorded
+in Redis: an ack, a failure, a hand-back, or until its lease is known lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from taskq import Ack, ClaimedJob, DeadReason, JobError, RedisUnavailable, Taskq, TaskRegistry
+from taskq.models import dumps
+from taskq.workers import deregister
+
+from worker.connection import Backoff, RedisState
+from worker.cron import CronScheduler
+from worker.jobs import JobRunner
+from worker.lease import Identity, LeaseKeeper, Leases
+from worker.queues import WeightedPicker
+from worker.settings import WorkerSettings
+
+log = logging.getLogger("taskq.worker")
+
+
+@dataclass(slots=True, eq=False)
+class Held:
+    job: ClaimedJob
+    task: asyncio.Task[None] | None = None
+    #: Why the worker itself stopped the job: "cancel", "lost" or "shutdown".
+    stop_reason: str | None = None
+    started: float = field(default_factory=time.monotonic)
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        *,
+        taskq: Taskq,
+        waiter: Taskq,
+        registry: TaskRegistry,
+        identity: Identity,
+        burst: bool = False,
+    ) -> None:
+        self.settings, self.taskq, self.waiter, self.identity = settings, taskq, waiter, identity
+        self.id = identity.id
+        self.burst = burst
+        self.queues = settings.queue_names()
+        self.concurrency = settings.worker_concurrency
+        self.capacity = settings.worker_concurrency + settings.worker_prefetch
+        self.picker = WeightedPicker(settings.queue_weights())
+        self.state = RedisState()
+        self.leases = Leases()
+        self.pool = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="taskq-job")
+        self.jobs = JobRunner(self, registry)
+        self.held: dict[str, Held] = {}
+        self.ready: deque[Held] = deque()
+        self.running = 0
+        self.reserved = 0  # slots promised to claims in flight
+        self.acks: dict[str, list[tuple[Ack, Held]]] = {}
+        self.flushing = False
+        self.stopping = False
+        self._acks_ready = asyncio.Event()
+        self._space = asyncio.Event()
+        self._idle = asyncio.Event()  # no acks pending nor in flight
+        self._stop = asyncio.Event()
+        self._hard_stop = asyncio.Event()
+        self.keeper: LeaseKeeper | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def request_stop(self) -> None:
+        if not self._stop.is_set():
+            log.info(
+                "stopping: no new claims; jobs in hand may finish within the grace",
+                extra={"in_hand": len(self.held), "grace_seconds": self.settings.worker_shutdown_grace},
+            )
+            self._stop.set()
+        elif not self._hard_stop.is_set():
+            log.warning("second stop signal: handing back every job in hand now")
+            self._hard_stop.set()
+
+    async def run(self, *, install_signals: bool = True) -> int:
+        loop = asyncio.get_running_loop()
+        if install_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, self.request_stop)
+        self.keeper = LeaseKeeper(
+            self.settings, self.identity, self.leases, self.state, loop, self._on_lost, self._on_cancel
+        )
+        self.keeper.start_and_wait()
+        log.info(
+            "worker started",
+            extra={"worker_id": self.id, "queues": list(self.queues), "concurrency": self.concurrency,
+                   "prefetch": self.settings.worker_prefetch, "redis": self.settings.redacted_redis_url()},
+        )  # fmt: skip
+        fetch = asyncio.create_task(self._fetch_loop(), name="fetch")
+        flush = asyncio.create_task(self._flush_loop(), name="flush")
+        cron = CronScheduler(self.settings, self.taskq, self.state)
+        cron_task = asyncio.create_task(cron.run(), name="cron") if cron.jobs else None
+        try:
+            await self._stop.wait()
+            self.stopping = True
+            for task in (fetch, cron_task):
+                if task is not None:
+                    task.cancel()
+            await self._finish_in_hand()
+            await self._drain_acks()
+        finally:
+            flush.cancel()
+            for task in (fetch, flush, cron_task):
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            self.keeper.stop()
+            with contextlib.suppress(RedisUnavailable):
+                await deregister(self.taskq, self.id)
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            if install_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    loop.remove_signal_handler(sig)
+        log.info("worker stopped", extra={"worker_id": self.id})
+        return 0
+
+    async def _finish_in_hand(self) -> None:
+        waiting = [h for h in self.ready]
+        self.ready.clear()
+        await self._hand_back(waiting)
+        tasks = {h.task for h in self.held.values() if h.task is not None and not h.task.done()}
+        if tasks:
+            hard = asyncio.create_task(self._hard_stop.wait())
+            await self._wait_tasks(tasks, hard)
+            hard.cancel()
+        late = [h for h in self.held.values() if h.task is not None and not h.task.done()]
+        for h in late:
+            h.stop_reason = "shutdown"
+            assert h.task is not None
+            h.task.cancel()
+        if late:
+            await asyncio.gather(*(h.task for h in late if h.task), return_exceptions=True)
+            log.warning("grace over: handing back unfinished jobs", extra={"jobs": [h.job.id for h in late]})
+            await self._hand_back(late)
+
+    async def _wait_tasks(self, tasks: set[asyncio.Task[None]], hard: asyncio.Task[bool]) -> None:
+        deadline = time.monotonic() + self.settings.worker_shutdown_grace
+        pending: set[asyncio.Task[None]] = set(tasks)
+        while pending and not hard.done():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            await asyncio.wait([*pending, hard], timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            pending = {t for t in pending if not t.done()}
+
+    async def _hand_back(self, items: list[Held]) -> None:
+        by_queue: dict[str, list[Held]] = {}
+        for h in items:
+            by_queue.setdefault(h.job.queue, []).append(h)
+        for queue, group in by_queue.items():
+            pairs = [(h.job.id, h.job.token) for h in group]
+            backoff = Backoff()
+            while True:
+                try:
+                    released = await self.taskq.release(queue, pairs)
+                    log.info("handed back", extra={"queue": queue, "jobs": len(pairs), "released": released})
+                    break
+                except RedisUnavailable as exc:
+                    self.state.failed("release", exc)
+                    if self._hard_stop.is_set() or not any(self.lease_alive(h) for h in group):
+                        log.warning("could not hand back: the jobs return when their leases expire")
+                        break
+                    await self.pause(backoff.next_delay())
+            for h in group:
+                self.forget(h)
+
+    async def _drain_acks(self) -> None:
+        while self.acks or self.flushing:
+            self._idle.clear()
+            waiter = asyncio.create_task(self._idle.wait())
+            hard = asyncio.create_task(self._hard_stop.wait())
+            bound = self.settings.lease_seconds
+            await asyncio.wait([waiter, hard], timeout=bound, return_when=asyncio.FIRST_COMPLETED)
+            waiter.cancel()
+            hard.cancel()
+            if self._hard_stop.is_set():
+                return
+
+    async def pause(self, seconds: float) -> None:
+        """Wait before a retry; a second stop signal cuts it short."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._hard_stop.wait()
+
+    # ---------------------------------------------------------------- jobs in hand
+
+    def lease_alive(self, h: Held) -> bool:
+        lease = self.leases.get(h.job.id)
+        return lease is not None and time.monotonic() < lease.until
+
+    def accept(self, jobs: list[ClaimedJob], sent_at: float) -> None:
+        until = sent_at + self.settings.lease_seconds
+        for job in jobs:
+            h = Held(job)
+            self.held[job.id] = h
+            self.leases.add(job.id, job.queue, job.token, until)
+            if self.running < self.concurrency:
+                self._start(h)
+            else:
+                self.ready.append(h)
+
+    def _start(self, h: Held) -> None:
+        self.running += 1
+        h.started = time.monotonic()
+        h.task = asyncio.create_task(self.jobs.run(h))
+        h.task.add_done_callback(self._job_done)
+
+    def _job_done(self, task: asyncio.Task[None]) -> None:
+        self.running -= 1
+        if not task.cancelled() and task.exception() is not None:
+            log.error("job runner crashed", exc_info=task.exception())
+        while self.ready and self.running < self.concurrency and not self.stopping:
+            self._start(self.ready.popleft())
+
+    def forget(self, h: Held) -> None:
+        """The job's outcome is settled (or no longer ours): free its slot."""
+        if self.held.pop(h.job.id, None) is not None:
+            self.leases.remove(h.job.id)
+            self._space.set()
+
+    def ack(self, h: Held, ack: Ack) -> None:
+        self.acks.setdefault(h.job.queue, []).append((ack, h))
+        self._acks_ready.set()
+
+    def _on_lost(self, job_id: str) -> None:
+        h = self.held.get(job_id)
+        if h is None:
+            return
+        log.warning("lease lost: another worker may run this job; stopping it here", extra={"job_id": job_id})
+        if h.task is not None and not h.task.done():
+            h.stop_reason = "lost"
+            h.task.cancel()
+        elif h.task is None:
+            with contextlib.suppress(ValueError):
+                self.ready.remove(h)
+            self.forget(h)
+
+    def _on_cancel(self, job_id: str) -> None:
+        h = self.held.get(job_id)
+        if h is None or h.stop_reason is not None:
+            return
+        h.stop_reason = "cancel"
+        if h.task is not None and not h.task.done():
+            h.task.cancel()
+        elif h.task is None:
+            with contextlib.suppress(ValueError):
+                self.ready.remove(h)
+            self.ack(h, Ack(h.job.id, h.job.token, cancelled=True))
+
+    # ---------------------------------------------------------------- claiming
+
+    async def _fetch_loop(self) -> None:
+        backoff = Backoff()
+        while not self.stopping:
+            free = self.capacity - len(self.held) - self.reserved
+            if free <= 0 or self.acks or self.flushing:
+                # The flusher refills slots freed by acks in its own round trip.
+                self._space.clear()
+                await self._space.wait()
+                continue
+            try:
+                got, due_ms = await self._claim(free)
+                if got:
+                    backoff.reset()
+                    continue
+                if self.burst and not self.held:
+                    self._stop.set()
+                    return
+                wait = self.settings.worker_idle_wait_seconds
+                if due_ms is not None:
+                    wait = min(wait, due_ms / 1000)
+                await self.waiter.wait_for_work(self.queues, wait)
+                self.state.succeeded()
+                backoff.reset()
+            except RedisUnavailable as exc:
+                self.state.failed("claim", exc)
+                await self.pause(backoff.next_delay())
+
+    async def _claim(self, free: int) -> tuple[int, int | None]:
+        """Claim up to ``free`` jobs across the queues by weight. Returns (claimed, ms to next due)."""
+        got = 0
+        due: list[int] = []
+        alloc = self.picker.allocate(free)
+        order = list(alloc) + [q for q in self.picker.fallback_order() if q not in alloc]
+        for queue in order:
+            want = alloc.get(queue, 0) or (free - got)
+            if want <= 0:
+                break
+            self.reserved += want
+            sent_at = time.monotonic()
+            try:
+                batch = await self.taskq.claim(queue, self.id, want)
+            finally:
+                self.reserved -= want
+            self.state.succeeded()
+            self.accept(batch.jobs, sent_at)
+            got += len(batch.jobs)
+            if batch.next_due_ms is not None:
+                due.append(batch.next_due_ms)
+        return got, min(due) if due else None
+
+    # ---------------------------------------------------------------- acking
+
+    async def _flush_loop(self) -> None:
+        backoff = Backoff()
+        while True:
+            if not self.acks:
+                self._idle.set()
+                self._acks_ready.clear()
+                await self._acks_ready.wait()
+                continue
+            batch, self.acks = self.acks, {}
+            self.flushing = True
+            try:
+                freed = sum(len(items) for items in batch.values())
+                alloc = {} if self.stopping else self.picker.allocate(freed)
+                for queue, items in batch.items():
+                    if not await self._flush_queue(queue, items, alloc.get(queue, 0)):
+                        await self.pause(backoff.next_delay())
+                        break
+                else:
+                    backoff.reset()
+            finally:
+                self.flushing = False
+                self._space.set()
+
+    async def _flush_queue(self, queue: str, items: list[tuple[Ack, Held]], claim_next: int) -> bool:
+        self.reserved += claim_next
+        sent_at = time.monotonic()
+        try:
+            flags, batch = await self.taskq.complete(
+                queue, [a for a, _ in items], worker_id=self.id, claim_next=claim_next
+            )
+        except RedisUnavailable as exc:
+            self.state.failed("ack", exc)
+            keep = [(a, h) for a, h in items if self.lease_alive(h)]
+            for _, h in (item for item in items if item not in keep):
+                log.warning(
+                    "result dropped: the lease expired during the outage, the job will run again",
+                    extra={"job_id": h.job.id, "queue": queue},
+                )
+                self.forget(h)
+            if keep:
+                self.acks[queue] = keep + self.acks.get(queue, [])
+            return False
+        finally:
+            self.reserved -= claim_next
+        self.state.succeeded()
+        for (ack, h), ok in zip(items, flags, strict=True):
+            if not ok:
+                log.warning("ack refused: stale token (the job was taken back)", extra={"job_id": ack.id})
+            self.forget(h)
+        self.accept(batch.jobs, sent_at)
+        return True
+
+    def result_text(self, value: object) -> str:
+        return dumps(value)
+
+    async def record_failure(self, h: Held, error: JobError, *, retryable: bool, reason: DeadReason) -> str:
+        """Record a failed execution; retried through an outage while the lease holds. Returns the status."""
+        backoff = Backoff()
+        while True:
+            try:
+                status = await self.taskq.fail(
+                    h.job.queue, h.job.id, h.job.token, error,
+                    retryable=retryable, reason=reason.value, attempts=h.job.attempts,
+                )  # fmt: skip
+                self.state.succeeded()
+                break
+            except RedisUnavailable as exc:
+                self.state.failed("fail", exc)
+                if not self.lease_alive(h) or self._hard_stop.is_set():
+                    log.warning("failure not recorded: the lease expired", extra={"job_id": h.job.id})
+                    self.forget(h)
+                    return "dropped"
+                await self.pause(backoff.next_delay())
+        self.forget(h)
+        return "stale" if status is None else status.value
