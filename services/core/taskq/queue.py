@@ -240,7 +240,11 @@ class Taskq:
 
         results: list[Enqueued | None] = [None] * len(requests)
         async with redis_errors():
+            # One queue (the producer's hot path) is one EVALSHA: a pipeline holding a script first
+            # sends SCRIPT EXISTS, which would double the round trips of every enqueue.
+            single = len(by_queue) == 1
             pipe = self.redis.pipeline(transaction=False)
+            replies: list[Any] = []
             for queue, items in by_queue.items():
                 qk = self.queue_keys(queue)
                 keys = [qk.pending, qk.scheduled, qk.marker, qk.stats]
@@ -250,8 +254,12 @@ class Taskq:
                     keys += [qk.job(payload.id), qk.idempotency(idem) if idem else qk.job(payload.id)]
                     fp = (req.fingerprint or fingerprint_of(text)) if idem else ""
                     args += [payload.id, text, req.priority, max(0, int(req.delay_ms)), fp]
-                await self.scripts.enqueue(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute(raise_on_error=False)
+                if single:
+                    replies.append(await self.scripts.enqueue(keys=keys, args=args))
+                else:
+                    await self.scripts.enqueue(keys=keys, args=args, client=pipe)
+            if not single:
+                replies = await pipe.execute(raise_on_error=False)
 
         new_queues: list[str] = []
         for (queue, items), reply in zip(by_queue.items(), replies, strict=True):
