@@ -303,6 +303,29 @@ async def test_cancel_running_sets_flag_seen_at_heartbeat(taskq: Taskq, queue_na
     assert stored.status is JobStatus.CANCELLED
 
 
+async def test_cancel_requested_job_whose_worker_died_is_cancelled_not_rerun(
+    taskq: Taskq, queue_name: str
+) -> None:
+    enq = await taskq.enqueue("debug.sleep", {"seconds": 10}, queue=queue_name)
+    await taskq.claim(queue_name, "w", 1)
+    await taskq.cancel(enq.id)
+    await taskq.redis.zadd(taskq.queue_keys(queue_name).active, {enq.id: 0})
+    await taskq.reap(queue_name)
+    job = await taskq.get_job(enq.id)
+    assert job is not None
+    assert job.status is JobStatus.CANCELLED
+    assert (await taskq.claim(queue_name, "w", 1)).jobs == []
+
+
+async def test_cancel_requested_job_that_fails_is_not_retried(taskq: Taskq, queue_name: str) -> None:
+    enq = await taskq.enqueue("debug.fail", queue=queue_name, max_attempts=5)
+    job = (await taskq.claim(queue_name, "w", 1)).jobs[0]
+    await taskq.cancel(enq.id)
+    status = await taskq.fail(queue_name, job.id, job.token, JobError(type="E", message="m"))
+    assert status is JobStatus.CANCELLED
+    assert (await taskq.stats(queue_name)).scheduled == 0
+
+
 async def test_cancel_finished_job_is_refused(taskq: Taskq, queue_name: str) -> None:
     enq = await taskq.enqueue("debug.noop", queue=queue_name)
     job = (await taskq.claim(queue_name, "w", 1)).jobs[0]

@@ -387,7 +387,8 @@ class Taskq:
         reason: str = "error",
         attempts: int = 1,
     ) -> JobStatus | None:
-        """Record a failed execution: ``SCHEDULED`` (retry after backoff) or ``FAILED`` (dead-lettered).
+        """Record a failed execution: ``SCHEDULED`` (retry after backoff), ``FAILED`` (dead-lettered),
+        or ``CANCELLED`` (it would have been retried, but cancellation was requested).
 
         Returns None when the token is stale (another worker holds the job; nothing was changed).
         """
@@ -405,6 +406,7 @@ class Taskq:
                     reason,
                     self.config.dead_ttl_ms,
                     qk.events,
+                    self.config.result_ttl_ms,
                 ],
             )
         return None if int(code) == ScriptCode.STALE_TOKEN else JobStatus(_s(status))
@@ -453,6 +455,7 @@ class Taskq:
                     owner,
                     qk.events,
                     lost.model_dump_json(exclude_none=True),
+                    self.config.result_ttl_ms,
                 ],
             )
         return ReapResult(bool(ran), int(requeued), int(dead))

@@ -1,7 +1,7 @@
 #!lua
 -- reap.lua: take back jobs whose lease expired (their worker died or was cut off). With attempts
 -- left a job goes back to the head of its priority band; without, it is dead-lettered with reason
--- worker_lost. The token is dropped, so the old holder's late ack is refused. Also trims dead-letter
+-- worker_lost; a job whose cancellation was requested is cancelled. The token is dropped, so the old holder's late ack is refused. Also trims dead-letter
 -- entries older than the dead TTL (their job hashes expire on their own).
 --
 -- The fleet runs this at most once per interval: with lock_ms > 0 only the caller that sets the
@@ -10,6 +10,7 @@
 -- KEYS[1] active   KEYS[2] pending   KEYS[3] dead   KEYS[4] stats   KEYS[5] marker   KEYS[6] lock
 -- ARGV[1] job key prefix   ARGV[2] max jobs   ARGV[3] dead TTL ms   ARGV[4] lock ms (0: no lock)
 -- ARGV[5] lock owner   ARGV[6] events channel   ARGV[7] error JSON recorded for worker_lost
+-- ARGV[8] result TTL ms (a job whose cancellation was requested is cancelled, not re-queued)
 -- Returns: {ran (1, or 0 when another caller holds the lock), requeued, dead-lettered}
 
 --@include _lib.lua
@@ -24,14 +25,21 @@ local requeued, died = 0, 0
 for _, id in ipairs(expired) do
   redis.call('ZREM', KEYS[1], id)
   local jk = ARGV[1] .. id
-  local cur = redis.call('HMGET', jk, 'attempts', 'priority', 'payload', 'status')
+  local cur = redis.call('HMGET', jk, 'attempts', 'priority', 'payload', 'status', 'cancel')
   if cur[4] == 'running' then
     redis.call('HDEL', jk, 'token')
     redis.call('HINCRBY', KEYS[4], 'processed', 1)
     redis.call('HINCRBY', KEYS[4], 'failed', 1)
     redis.call('HINCRBY', KEYS[4], 'lost', 1)
     local doc = decode_payload(cur[3])
-    if (tonumber(cur[1]) or 0) >= max_attempts_of(doc) then
+    if cur[5] then
+      -- Cancellation was requested and the holder is gone: honour it instead of running it again.
+      redis.call('HSET', jk, 'status', 'cancelled', 'finished_at', fmt(now))
+      redis.call('HDEL', jk, 'cancel')
+      redis.call('PEXPIRE', jk, ARGV[8])
+      redis.call('HINCRBY', KEYS[4], 'cancelled', 1)
+      redis.call('PUBLISH', ARGV[6], id .. ' cancelled')
+    elseif (tonumber(cur[1]) or 0) >= max_attempts_of(doc) then
       dead_letter(KEYS[3], KEYS[4], ARGV[6], jk, id, ARGV[7], 'worker_lost', now, ARGV[3])
       died = died + 1
     else

@@ -1,0 +1,45 @@
+"""Helpers shared by the producer tests (imported by conftest and the test modules)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from producer import ProducerSettings, create_app
+
+EMAIL = {"recipient_email": "ada@example.com", "subject": "Hello", "body": "Hi Ada"}
+
+
+def make_settings(redis_url: str, prefix: str, **overrides: Any) -> ProducerSettings:
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "taskq_prefix": prefix,
+        "debug_tasks": True,
+        "lease_seconds": 2.0,
+        "heartbeat_seconds": 0.5,
+        **overrides,
+    }
+    return ProducerSettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@contextlib.asynccontextmanager
+async def serve(settings: ProducerSettings, **client_kw: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan, behind an httpx client on the ASGI transport."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test", **client_kw) as client:
+            yield client
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """An RFC 9457 problem with this status, and no stack trace."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert {"type", "title", "detail"} <= body.keys()
+    assert "Traceback" not in response.text
+    return body

@@ -1,0 +1,132 @@
+"""Worker fixtures: settings pointing at the session's real Redis under a unique prefix, a worker
+running in this process (for behaviours seen from inside), and real ``python -m worker`` processes
+(for signals, kills, and several workers at once)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from taskq import Taskq, TaskRegistry, connect
+from worker.lease import Identity
+from worker.runner import Worker
+from worker.settings import WorkerSettings
+from worker.state import new_identity
+from worker_helpers import settings_env, worker_settings
+
+
+@pytest.fixture
+def make_settings(redis_url: str, prefix: str, tmp_path: Path) -> Callable[..., WorkerSettings]:
+    def make(**overrides: Any) -> WorkerSettings:
+        return worker_settings(redis_url, prefix, tmp_path, **overrides)
+
+    return make
+
+
+@pytest.fixture
+async def client_for(prefix: str) -> AsyncIterator[Callable[[WorkerSettings], Taskq]]:
+    opened: list[Redis] = []
+
+    def make(settings: WorkerSettings) -> Taskq:
+        redis = connect(settings)
+        opened.append(redis)
+        return Taskq.from_settings(redis, settings)
+
+    yield make
+    for redis in opened:
+        await redis.aclose()
+
+
+@dataclass
+class RunningWorker:
+    worker: Worker
+    task: asyncio.Task[int]
+    clients: list[Redis] = field(default_factory=list)
+
+    async def stop(self, timeout: float = 20.0) -> int:
+        self.worker.request_stop()
+        async with asyncio.timeout(timeout):
+            code = await self.task
+        for client in self.clients:
+            await client.aclose()
+        return code
+
+
+@pytest.fixture
+async def start_worker() -> AsyncIterator[Callable[..., Awaitable[RunningWorker]]]:
+    """Run ``Worker.run`` in this process's event loop (no signal handlers)."""
+    running: list[RunningWorker] = []
+
+    async def start(settings: WorkerSettings, identity: Identity | None = None) -> RunningWorker:
+        redis = connect(settings)
+        blocking = connect(settings, blocking=True)
+        worker = Worker(
+            settings,
+            taskq=Taskq.from_settings(redis, settings),
+            waiter=Taskq.from_settings(blocking, settings),
+            registry=TaskRegistry.build(debug=settings.debug_tasks),
+            identity=identity or new_identity(),
+        )
+        task = asyncio.create_task(worker.run(install_signals=False))
+        handle = RunningWorker(worker, task, [redis, blocking])
+        running.append(handle)
+        return handle
+
+    yield start
+    for handle in running:
+        if not handle.task.done():
+            handle.worker.request_stop()
+            handle.worker.request_stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(handle.task, 15)
+        for client in handle.clients:
+            await client.aclose()
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+@pytest.fixture
+def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    procs: list[WorkerProcess] = []
+
+    def spawn(settings: WorkerSettings, *args: str, **extra_env: str) -> WorkerProcess:
+        log_path = tmp_path / f"worker-{len(procs)}.log"
+        with log_path.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "worker", *args],
+                env=settings_env(settings, **extra_env),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=tmp_path,
+            )
+        handle = WorkerProcess(proc, log_path)
+        procs.append(handle)
+        return handle
+
+    yield spawn
+    for handle in procs:
+        if handle.proc.poll() is None:
+            handle.proc.send_signal(signal.SIGKILL)
+            handle.proc.wait(10)

@@ -1,0 +1,204 @@
+"""Behaviours seen from inside one worker running in this process, against the real Redis."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import time
+from collections.abc import Awaitable, Callable
+
+from conftest import RunningWorker
+from taskq import DeadReason, JobPayload, JobStatus, Taskq
+from worker.settings import WorkerSettings
+from worker_helpers import TERMINAL, wait_for, wait_status
+
+Start = Callable[..., Awaitable[RunningWorker]]
+Client = Callable[[WorkerSettings], Taskq]
+
+
+async def test_jobs_overlap_up_to_the_concurrency(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+) -> None:
+    settings = make_settings(worker_concurrency=10)
+    taskq = client_for(settings)
+    await start_worker(settings)
+    started = time.monotonic()
+    ids = [(await taskq.enqueue("debug.sleep", {"seconds": 1})).id for _ in range(10)]
+    for job_id in ids:
+        job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
+        assert job.status is JobStatus.SUCCEEDED
+    # Serially this takes 10 s; overlapped about 1 s. The bound is generous for a loaded machine.
+    assert time.monotonic() - started < 3.0
+
+
+async def test_async_job_past_its_timeout_is_cancelled_and_recorded(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+) -> None:
+    settings = make_settings()
+    taskq = client_for(settings)
+    await start_worker(settings)
+    started = time.monotonic()
+    job_id = (await taskq.enqueue("debug.sleep", {"seconds": 30}, timeout=0.3, max_attempts=1)).id
+    job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.reason == DeadReason.TIMEOUT.value
+    assert job.error.type == "JobTimeout"
+    assert time.monotonic() - started < 5
+
+
+async def test_cpu_spinning_job_past_its_timeout_is_killed_and_the_worker_lives_on(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+) -> None:
+    settings = make_settings()
+    taskq = client_for(settings)
+    await start_worker(settings)
+    started = time.monotonic()
+    spin = (await taskq.enqueue("debug.spin", {"seconds": 60}, timeout=0.5, max_attempts=1)).id
+    job = await wait_status(taskq, spin, TERMINAL, timeout=15)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None and job.error.reason == DeadReason.TIMEOUT.value
+    assert time.monotonic() - started < 8
+    after = (await taskq.enqueue("debug.noop", {"tag": "still alive"})).id
+    assert (await wait_status(taskq, after, TERMINAL)).result == "still alive"
+
+
+async def test_spin_longer_than_several_leases_keeps_its_lease(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+) -> None:
+    settings = make_settings(lease_seconds=0.6, heartbeat_seconds=0.15, worker_maintenance_seconds=0.2)
+    taskq = client_for(settings)
+    await start_worker(settings)
+    job_id = (await taskq.enqueue("debug.spin", {"seconds": 3.0}, max_attempts=1)).id
+    job = await wait_status(taskq, job_id, TERMINAL, timeout=20)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert job.attempts == 1
+    stats = await taskq.stats("default")
+    assert stats.counters.get("lost", 0) == 0
+    assert stats.counters.get("stale_acks", 0) == 0
+
+
+async def test_a_blocked_event_loop_does_not_lose_leases(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+) -> None:
+    """The worker shares this test's event loop: ``time.sleep`` here blocks it for five lease lengths.
+    The lease thread renews anyway, so the reaper (run by the same worker's thread) takes nothing."""
+    settings = make_settings(lease_seconds=0.5, heartbeat_seconds=0.1, worker_maintenance_seconds=0.1)
+    taskq = client_for(settings)
+    await start_worker(settings)
+    job_id = (await taskq.enqueue("debug.sleep", {"seconds": 0.5}, max_attempts=1)).id
+    await wait_status(taskq, job_id, {JobStatus.RUNNING})
+    time.sleep(2.5)
+    job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
+    assert job.status is JobStatus.SUCCEEDED and job.attempts == 1
+    assert (await taskq.stats("default")).counters.get("lost", 0) == 0
+
+
+async def test_progress_is_visible_and_cancellation_stops_a_running_job(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+) -> None:
+    settings = make_settings()
+    taskq = client_for(settings)
+    await start_worker(settings)
+    job_id = (await taskq.enqueue("debug.sleep", {"seconds": 30})).id
+
+    async def has_progress() -> bool:
+        job = await taskq.get_job(job_id)
+        return job is not None and job.progress is not None
+
+    await wait_for(has_progress, 10, "progress")
+    job = await taskq.get_job(job_id)
+    assert job is not None and job.progress is not None and job.progress.message == "sleeping"
+    started = time.monotonic()
+    assert await taskq.cancel(job_id) is JobStatus.RUNNING  # only flagged: the worker must act
+    job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
+    assert job.status is JobStatus.CANCELLED
+    assert time.monotonic() - started < 5  # stopped at a heartbeat, not after 30 s
+
+
+async def test_errors_retry_with_backoff_then_dead_letter_without_a_traceback(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+) -> None:
+    settings = make_settings()
+    taskq = client_for(settings)
+    await start_worker(settings)
+    retried = (await taskq.enqueue("debug.fail", {"message": "boom"}, max_attempts=3)).id
+    permanent = (await taskq.enqueue("debug.fail", {"message": "nope", "retryable": False})).id
+    job = await wait_status(taskq, retried, {JobStatus.FAILED}, timeout=15)
+    assert job.attempts == 3
+    assert job.error is not None
+    assert (job.error.type, job.error.message, job.error.reason) == ("DebugFailure", "boom", "error")
+    job = await wait_status(taskq, permanent, {JobStatus.FAILED}, timeout=10)
+    assert job.attempts == 1
+    assert job.error is not None and job.error.reason == DeadReason.NON_RETRYABLE.value
+    assert "Traceback" not in job.error.message
+
+
+async def test_bad_messages_are_dead_lettered_unrun_and_the_worker_lives_on(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start, queue_name: str
+) -> None:
+    settings = make_settings(worker_queues=queue_name, max_payload_bytes=1024)
+    taskq = client_for(settings)
+    qk = taskq.queue_keys(queue_name)
+
+    async def planted(payload: bytes) -> str:
+        job_id = (await taskq.enqueue("debug.noop", {}, queue=queue_name)).id
+        await taskq.redis.hset(qk.job(job_id), "payload", payload)
+        return job_id
+
+    def valid(**changes: object) -> dict[str, object]:
+        doc = json.loads(JobPayload("x", "debug.noop", {}, queue_name, 5, 3, 10.0, 0).to_json())
+        doc.update(changes)
+        return doc
+
+    cases = {
+        await planted(pickle.dumps({"task": "debug.noop"})): DeadReason.BAD_MESSAGE,
+        await planted(json.dumps({"hello": "world"}).encode()): DeadReason.BAD_MESSAGE,
+        await planted(
+            json.dumps(valid(task="os.system", args={"cmd": "id"})).encode()
+        ): DeadReason.UNKNOWN_TASK,
+        await planted(json.dumps(valid(task="debug.sleep", args={"seconds": -1})).encode()): (
+            DeadReason.INVALID_ARGS
+        ),
+        await planted(json.dumps(valid(args={"tag": "x" * 2000})).encode()): DeadReason.PAYLOAD_TOO_LARGE,
+    }
+    await start_worker(settings)
+    for job_id, reason in cases.items():
+        job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
+        assert job.status is JobStatus.FAILED
+        assert job.attempts == 1
+        assert job.error is not None and job.error.reason == reason.value, (job_id, job.error)
+    healthy = (await taskq.enqueue("debug.noop", {"tag": "fine"}, queue=queue_name)).id
+    assert (await wait_status(taskq, healthy, TERMINAL)).result == "fine"
+
+
+async def test_an_idle_worker_wakes_for_a_scheduled_job_without_polling(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+) -> None:
+    # The idle wait is 30 s: only the next-due bound can start the delayed job on time.
+    settings = make_settings(worker_idle_wait_seconds=30, worker_maintenance_seconds=60)
+    taskq = client_for(settings)
+    await start_worker(settings)
+    await taskq.enqueue("debug.noop", {})  # the worker is now blocked waiting for work
+    job_id = (await taskq.enqueue("debug.noop", {"tag": "later"}, delay_ms=700)).id
+    job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
+    assert job.started_at is not None
+    assert (job.started_at - job.created_at).total_seconds() < 3
+
+
+async def test_queue_weights_share_claims(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+) -> None:
+    settings = make_settings(worker_queues="high:3,low:1", worker_concurrency=1)
+    taskq = client_for(settings)
+    for _ in range(20):
+        await taskq.enqueue("debug.noop", {"tag": "low"}, queue="low")
+        await taskq.enqueue("debug.noop", {"tag": "high"}, queue="high")
+    await start_worker(settings)
+
+    async def drained() -> bool:
+        high, low = await taskq.stats("high"), await taskq.stats("low")
+        return high.processed_total + low.processed_total >= 16
+
+    await wait_for(drained, 15, "16 jobs")
+    high, low = await taskq.stats("high"), await taskq.stats("low")
+    assert high.processed_total > low.processed_total > 0

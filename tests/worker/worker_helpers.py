@@ -1,0 +1,73 @@
+"""Helpers shared by the worker tests (importable by name: ``from worker_helpers import ...``)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from taskq import Job, JobStatus, Taskq
+from worker.settings import WorkerSettings
+
+
+async def wait_for(
+    predicate: Callable[[], Awaitable[bool]], timeout: float = 10.0, what: str = "condition"
+) -> None:
+    """Poll a condition with a deadline (synchronisation by state, never by a bare sleep)."""
+    deadline = time.monotonic() + timeout
+    while not await predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def wait_status(taskq: Taskq, job_id: str, statuses: set[JobStatus], timeout: float = 10.0) -> Job:
+    found: list[Job] = []
+
+    async def done() -> bool:
+        job = await taskq.get_job(job_id)
+        if job is not None and job.status in statuses:
+            found.append(job)
+            return True
+        return False
+
+    await wait_for(done, timeout, f"job {job_id} to reach {sorted(s.value for s in statuses)}")
+    return found[0]
+
+
+TERMINAL = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+
+
+def worker_settings(redis_url: str, prefix: str, tmp_path: Path, **overrides: Any) -> WorkerSettings:
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "taskq_prefix": prefix,
+        "debug_tasks": True,
+        "lease_seconds": 2.0,
+        "heartbeat_seconds": 0.4,
+        "retry_backoff_base_seconds": 0.05,
+        "retry_backoff_max_seconds": 0.2,
+        "worker_state_dir": tmp_path / "state",
+        "reports_dir": tmp_path / "reports",
+        "worker_shutdown_grace": 5.0,
+        "worker_maintenance_seconds": 0.5,
+    }
+    values.update(overrides)
+    return WorkerSettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+def settings_env(settings: WorkerSettings, **extra: str) -> dict[str, str]:
+    """The environment that makes ``python -m worker`` read the same settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKER_", "TASKQ_", "REDIS_"))}
+    for name, value in settings.model_dump(exclude_defaults=False).items():
+        if value is None:
+            continue
+        if hasattr(value, "get_secret_value"):
+            value = value.get_secret_value()
+        env[name.upper()] = str(value).lower() if isinstance(value, bool) else str(value)
+    env.update(extra)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
