@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `make e2e`: build the images, start compose.yaml + compose.test.yaml under a fresh project name with
+# fresh secrets, run the e2e container (the scenarios in services/e2e/tests), then always tear the
+# project down (containers, network, volumes) and exit with the suite's status.
+#
+#   COMPOSE       the compose command (default: docker compose)
+#   E2E_TIMEOUT   seconds for the whole run, build included (default 900); past it the run fails
+#   E2E_PROJECT   project name (default: taskq-e2e-<time>-<pid>, so runs never share state)
+#   PYTEST_ADDOPTS  passed to pytest in the e2e container, e.g. "-k redis -x"
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+read -r -a compose_cmd <<<"${COMPOSE:-docker compose}"
+timeout_s=${E2E_TIMEOUT:-900}
+deadline=$(($(date +%s) + timeout_s))
+secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; }
+
+export COMPOSE_PROJECT_NAME=${E2E_PROJECT:-taskq-e2e-$(date +%s)-$$}
+# A developer's .env must not change the test stack: no env_file, no .env interpolation.
+export TASKQ_ENV_FILE=/dev/null
+REDIS_PASSWORD=$(secret) API_TOKEN=$(secret)
+export REDIS_PASSWORD API_TOKEN
+# The e2e container joins the group that owns the Docker socket instead of running as root.
+DOCKER_GID=$(stat -c %g /var/run/docker.sock)
+export DOCKER_GID
+
+compose=("${compose_cmd[@]}" --env-file /dev/null -f compose.yaml -f compose.test.yaml)
+left() { echo $((deadline - $(date +%s))); }
+step() { printf '\n==> e2e: %s (%ss left)\n' "$*" "$(left)"; }
+
+teardown() {
+  local status=$?
+  trap - EXIT INT TERM
+  if [ "$status" -ne 0 ]; then
+    step "failed with status $status: state and recent logs"
+    "${compose[@]}" ps -a
+    "${compose[@]}" logs --no-color --timestamps --tail=80 redis producer worker mailpit 2>&1 | tail -n 400
+  fi
+  step "tearing down $COMPOSE_PROJECT_NAME"
+  "${compose[@]}" --profile e2e down --volumes --remove-orphans --timeout 5
+  exit "$status"
+}
+trap teardown EXIT
+trap 'exit 130' INT TERM
+
+step "build the images"
+timeout --kill-after=10 "$(left)" "${compose[@]}" --profile e2e build || exit 1
+step "start the stack and wait until every service is healthy"
+timeout --kill-after=10 "$(left)" "${compose[@]}" up --detach --wait --wait-timeout 180 || exit 1
+step "run the scenarios"
+timeout --kill-after=10 "$(left)" "${compose[@]}" run --rm --no-deps e2e
+status=$?
+[ "$status" -eq 124 ] && echo "e2e: timed out after ${timeout_s}s" >&2
+exit "$status"

@@ -1,0 +1,97 @@
+"""Scenarios 1-3: an email end to end, a burst of jobs, and the speed-up from scaling workers."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from e2e.harness import Api, Fleet, Sink, unique, wait_for
+
+SLEEP = 3.0  # seconds each debug.sleep job of scenarios 2 and 3 takes
+
+
+def _seconds(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def test_1_single_email_is_accepted_at_once_and_delivered(api: Api, sink: Sink, measured: list[str]) -> None:
+    assert api.request("GET", "/healthz").status_code == 200  # opens the keep-alive connection
+    recipient = f"{unique('s1')}@example.com"
+    subject, body = "Your report is ready", "Hello,\nthe numbers are in.\n"
+
+    started = time.perf_counter()
+    response = api.request(
+        "POST", "/send-email", json={"recipient_email": recipient, "subject": subject, "body": body}
+    )
+    elapsed = time.perf_counter() - started
+
+    assert response.status_code == 202, response.text
+    accepted = response.json()
+    assert accepted["status"] == "queued"
+    assert accepted["message"] == "Email task added to queue"
+    measured.append(f"scenario 1: POST /send-email answered 202 in {elapsed * 1000:.1f} ms")
+    assert elapsed < 0.050, f"POST /send-email took {elapsed * 1000:.1f} ms (limit 50 ms)"
+
+    job = api.wait_finished([accepted["job_id"]], timeout=30)[accepted["job_id"]]
+    assert job["status"] == "succeeded", job
+    assert job["task"] == "send_email"
+
+    (mail,) = wait_for(lambda: sink.to(recipient), timeout=10, what=f"the email to {recipient}")
+    assert mail.rcpt_tos == [recipient]
+    assert mail.subject == subject
+    assert mail.body.rstrip("\n") == body.rstrip("\n")
+
+
+def test_2_ten_three_second_jobs_are_accepted_instantly_and_all_complete(
+    api: Api, measured: list[str]
+) -> None:
+    latencies: list[float] = []
+    ids: list[str] = []
+    for i in range(10):
+        started = time.perf_counter()
+        ids.append(api.submit("debug.sleep", {"seconds": SLEEP, "tag": f"s2-{i}"}))
+        latencies.append(time.perf_counter() - started)
+
+    slowest = max(latencies)
+    measured.append(f"scenario 2: 10 POST /jobs, slowest {slowest * 1000:.1f} ms")
+    assert slowest < 0.100, f"a POST took {slowest * 1000:.1f} ms: enqueue must not wait for the work"
+
+    jobs = api.wait_finished(ids, timeout=10 * SLEEP + 30)
+    assert [j["status"] for j in jobs.values()] == ["succeeded"] * 10, jobs
+    assert {j["result"] for j in jobs.values()} == {f"s2-{i}" for i in range(10)}
+
+
+def _run_batch(api: Api, count: int) -> tuple[float, list[dict[str, object]]]:
+    """Enqueue ``count`` sleeps at once; the makespan from the first enqueue to the last finish, as the
+    server recorded them (so polling delays on our side do not count)."""
+    ids = [api.submit("debug.sleep", {"seconds": SLEEP}) for _ in range(count)]
+    jobs = list(api.wait_finished(ids, timeout=count * SLEEP + 30).values())
+    assert all(j["status"] == "succeeded" for j in jobs), jobs
+    first = min(_seconds(str(j["created_at"])) for j in jobs)
+    last = max(_seconds(str(j["finished_at"])) for j in jobs)
+    return last - first, jobs
+
+
+def test_3_three_workers_finish_the_same_jobs_about_three_times_faster(
+    api: Api, fleet: Fleet, measured: list[str]
+) -> None:
+    # 9 jobs, not the issue's 10: with concurrency 1, 10 jobs on 3 workers take ceil(10/3) = 4 rounds
+    # against 10 on one worker, an ideal ratio of exactly 2.5 that no real run can reach. With 9 the
+    # ideal is 3.0 and the >= 2.5 bound leaves room for real overheads.
+    count = 9
+    fleet.set_workers(1)
+    one, _ = _run_batch(api, count)
+
+    replicas = fleet.set_workers(3)
+    three, jobs = _run_batch(api, count)
+
+    ratio = one / three
+    measured.append(
+        f"scenario 3: {count} jobs of {SLEEP:.0f} s: 1 worker {one:.1f} s, 3 workers {three:.1f} s, "
+        f"speed-up {ratio:.2f}x"
+    )
+    assert ratio >= 2.5, f"1 worker {one:.1f} s vs 3 workers {three:.1f} s: speed-up {ratio:.2f} < 2.5"
+
+    ran_on = [fleet.container_of(str(j["worker"])).id for j in jobs]
+    per_container = {c.id: ran_on.count(c.id) for c in replicas}
+    assert all(n >= 1 for n in per_container.values()), f"jobs not spread over 3 workers: {per_container}"
