@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 from redis.asyncio import Redis
-
 from taskq import Ack, InvalidTransition, JobError, JobStatus, QueueConfig, Taskq
 from taskq.localserver import LocalRedis
 
 QUEUE = "sm"
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,7 +51,7 @@ class QueueMachine(RuleBasedStateMachine):
             self.loop.run_until_complete(self.redis.aclose())
             self.loop.close()
 
-    def run(self, coro):  # type: ignore[no-untyped-def]
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return self.loop.run_until_complete(coro)
 
     def running(self) -> list[str]:
@@ -57,7 +59,9 @@ class QueueMachine(RuleBasedStateMachine):
 
     @rule(target=jobs_bundle, priority=st.integers(0, 9), max_attempts=st.integers(1, 3))
     def enqueue(self, priority: int, max_attempts: int) -> str:
-        enq = self.run(self.taskq.enqueue("debug.noop", queue=QUEUE, priority=priority, max_attempts=max_attempts))
+        enq = self.run(
+            self.taskq.enqueue("debug.noop", queue=QUEUE, priority=priority, max_attempts=max_attempts)
+        )
         self.model[enq.id] = ModelJob(JobStatus.QUEUED, priority, max_attempts)
         self.enqueued += 1
         return str(enq.id)
@@ -135,7 +139,7 @@ class QueueMachine(RuleBasedStateMachine):
         """The holder dies: its lease runs out and the reaper takes the job back."""
         job_id = data.draw(st.sampled_from(self.running()))
         job = self.model[job_id]
-        self.run(self.redis.zadd(self.taskq.queue_keys(QUEUE).active, {job_id: 0}))
+        self.run(self._expire_lease(job_id))
         result = self.run(self.taskq.reap(QUEUE))
         if job.cancel_requested:
             assert (result.requeued, result.dead) == (0, 0)
@@ -177,10 +181,15 @@ class QueueMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(j.status is JobStatus.FAILED for j in self.model.values()))
     @rule(data=st.data())
     def retry_dead(self, data: st.DataObject) -> None:
-        job_id = data.draw(st.sampled_from(sorted(i for i, j in self.model.items() if j.status is JobStatus.FAILED)))
+        job_id = data.draw(
+            st.sampled_from(sorted(i for i, j in self.model.items() if j.status is JobStatus.FAILED))
+        )
         self.run(self.taskq.retry_dead(job_id))
         job = self.model[job_id]
         job.status, job.attempts = JobStatus.QUEUED, 0
+
+    async def _expire_lease(self, job_id: str) -> None:
+        await self.redis.zadd(self.taskq.queue_keys(QUEUE).active, {job_id: 0})
 
     def _retire(self, job_id: str) -> None:
         job = self.model[job_id]
@@ -202,11 +211,13 @@ class QueueMachine(RuleBasedStateMachine):
             JobStatus.FAILED: qk.dead,
         }
 
-        async def snapshot() -> tuple[dict[str, set[str]], dict[str, bytes | None]]:
-            members = {}
+        async def snapshot() -> tuple[dict[str, set[str]], dict[str, Any]]:
+            members: dict[str, set[str]] = {}
             for status, key in sets.items():
-                members[status.value] = {m.decode() for m in await self.redis.zrange(key, 0, -1)}
-            statuses = {}
+                members[status.value] = {
+                    m.decode() for m in await self.redis.zrange(key, 0, -1) if isinstance(m, bytes)
+                }
+            statuses: dict[str, Any] = {}
             for job_id in self.model:
                 statuses[job_id] = await self.redis.hget(qk.job(job_id), "status")
             return members, statuses

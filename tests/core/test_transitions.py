@@ -7,7 +7,6 @@ import json
 
 import pytest
 from redis.asyncio import Redis
-
 from taskq import (
     Ack,
     IdempotencyConflict,
@@ -23,7 +22,9 @@ from taskq import (
 
 
 async def test_enqueue_stores_a_queued_job_with_its_fields(taskq: Taskq, queue_name: str) -> None:
-    enq = await taskq.enqueue("send_email", {"recipient_email": "a@example.com"}, queue=queue_name, priority=7)
+    enq = await taskq.enqueue(
+        "send_email", {"recipient_email": "a@example.com"}, queue=queue_name, priority=7
+    )
     job = await taskq.get_job(enq.id)
     assert job is not None
     assert enq.created
@@ -37,12 +38,15 @@ async def test_enqueue_stores_a_queued_job_with_its_fields(taskq: Taskq, queue_n
 async def test_payload_is_json_never_pickle(taskq: Taskq, redis: Redis, queue_name: str) -> None:
     enq = await taskq.enqueue("debug.noop", {"tag": "x"}, queue=queue_name)
     raw = await redis.hget(taskq.queue_keys(queue_name).job(enq.id), "payload")
+    assert isinstance(raw, bytes)
     doc = json.loads(raw)
     assert doc["v"] == 1
     assert doc["task"] == "debug.noop"
 
 
-async def test_claim_moves_job_to_active_with_lease_and_token(taskq: Taskq, redis: Redis, queue_name: str) -> None:
+async def test_claim_moves_job_to_active_with_lease_and_token(
+    taskq: Taskq, redis: Redis, queue_name: str
+) -> None:
     enq = await taskq.enqueue("debug.noop", queue=queue_name)
     batch = await taskq.claim(queue_name, "w1", 10)
     assert [j.id for j in batch.jobs] == [enq.id]
@@ -217,7 +221,12 @@ async def test_non_retryable_error_dead_letters_at_once(taskq: Taskq, queue_name
     enq = await taskq.enqueue("debug.fail", queue=queue_name, max_attempts=5)
     job = (await taskq.claim(queue_name, "w", 1)).jobs[0]
     status = await taskq.fail(
-        queue_name, job.id, job.token, JobError(type="Bad", message="no"), retryable=False, reason="non_retryable"
+        queue_name,
+        job.id,
+        job.token,
+        JobError(type="Bad", message="no"),
+        retryable=False,
+        reason="non_retryable",
     )
     assert status is JobStatus.FAILED
     stored = await taskq.get_job(enq.id)
@@ -273,7 +282,9 @@ async def test_reap_leaves_live_leases_alone(taskq: Taskq, queue_name: str) -> N
 
 
 async def test_reap_runs_once_per_interval_across_callers(taskq: Taskq, queue_name: str) -> None:
-    results = await asyncio.gather(*(taskq.reap(queue_name, lock_seconds=30, owner=f"w{i}") for i in range(10)))
+    results = await asyncio.gather(
+        *(taskq.reap(queue_name, lock_seconds=30, owner=f"w{i}") for i in range(10))
+    )
     assert sum(r.ran for r in results) == 1
 
 

@@ -1,0 +1,119 @@
+"""Redis guardrails: unsafe settings are reported, a full Redis is a clear error that leaves no
+half-written job, and an unreachable Redis fails fast instead of hanging."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from pydantic import SecretStr
+from redis.asyncio import Redis
+from taskq import (
+    CoreSettings,
+    EnqueueRequest,
+    QueueConfig,
+    RedisFull,
+    RedisUnavailable,
+    Taskq,
+    check_redis,
+    connect,
+)
+from taskq.localserver import LocalRedis, free_port
+from taskq.scripts import Scripts
+
+
+@pytest.fixture
+def own_server(request: pytest.FixtureRequest) -> Iterator[LocalRedis]:
+    opts = getattr(request, "param", {})
+    with LocalRedis(**opts).running() as server:
+        yield server
+
+
+@pytest.fixture
+async def own_client(own_server: LocalRedis) -> AsyncIterator[Redis]:
+    client = Redis.from_url(own_server.url)
+    yield client
+    await client.aclose()
+
+
+async def test_safe_server_is_healthy_and_scripts_load(own_client: Redis) -> None:
+    health = await check_redis(own_client, Scripts.register(own_client))
+    assert health.ok, health.problems
+
+
+@pytest.mark.parametrize("own_server", [{"extra": ("--maxmemory-policy", "allkeys-lru")}], indirect=True)
+async def test_evicting_policy_is_reported(own_client: Redis) -> None:
+    health = await check_redis(own_client)
+    assert not health.ok
+    assert any("allkeys-lru" in p and "noeviction" in p for p in health.problems)
+
+
+@pytest.mark.parametrize("own_server", [{"appendonly": False}], indirect=True)
+async def test_persistence_off_is_reported(own_client: Redis) -> None:
+    health = await check_redis(own_client)
+    assert any("persistence is off" in p for p in health.problems)
+    relaxed = await check_redis(own_client, require_persistence=False)
+    assert relaxed.ok
+    assert any("persistence is off" in w for w in relaxed.warnings)
+
+
+@pytest.mark.parametrize("own_server", [{"extra": ("--maxmemory", "3mb")}], indirect=True)
+async def test_full_redis_gives_clear_error_and_no_half_written_job(
+    own_client: Redis, queue_name: str
+) -> None:
+    taskq = Taskq(own_client, QueueConfig(prefix="oom"))
+    accepted = 0
+
+    async def fill() -> None:
+        nonlocal accepted
+        for _ in range(10_000):
+            reqs = [EnqueueRequest("debug.noop", {"tag": "x" * 200}, queue=queue_name) for _ in range(50)]
+            accepted += len(await taskq.enqueue_many(reqs))
+
+    with pytest.raises(RedisFull):
+        await fill()
+    assert accepted > 0
+    stats = await taskq.stats(queue_name)
+    job_keys = [
+        k async for k in own_client.scan_iter(match=taskq.queue_keys(queue_name).job_prefix + "*", count=1000)
+    ]
+    # Every accepted job is whole and queued; the refused batch left nothing behind.
+    assert stats.pending == accepted == stats.counters["enqueued"] == len(job_keys)
+
+
+async def test_unreachable_redis_fails_fast() -> None:
+    settings = CoreSettings(redis_url=f"redis://127.0.0.1:{free_port()}/0", environment="test")
+    client = connect(settings)
+    taskq = Taskq.from_settings(client, settings)
+    started = time.monotonic()
+    with pytest.raises(RedisUnavailable):
+        await taskq.enqueue("debug.noop", queue="q")
+    assert time.monotonic() - started < 2
+    await client.aclose()
+
+
+async def test_wrong_password_is_reported_as_unavailable() -> None:
+    with LocalRedis(password="right-one").running() as server:
+        settings = CoreSettings(
+            redis_url=f"redis://127.0.0.1:{server.port}/0",
+            redis_password=SecretStr("wrong-one"),
+            environment="test",
+        )
+        client = connect(settings)
+        with pytest.raises(RedisUnavailable):
+            await check_redis(client)
+        await client.aclose()
+
+
+def test_settings_refuse_placeholder_secrets_in_production() -> None:
+    with pytest.raises(ValueError, match="placeholder"):
+        CoreSettings(environment="production", redis_password=SecretStr("change-me"))
+
+
+def test_settings_keep_the_password_out_of_the_logged_url() -> None:
+    settings = CoreSettings(
+        redis_url="redis://redis:6379/0", redis_password=SecretStr("s3cr3t/with:odd@chars")
+    )
+    assert "s3cr3t" not in settings.redacted_redis_url()
+    assert "s3cr3t%2Fwith%3Aodd%40chars" in settings.redis_dsn()

@@ -1,0 +1,98 @@
+"""Blocking wake-up (no polling) and the pieces of the job model a worker relies on."""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import uuid
+
+import pytest
+from redis.asyncio import Redis
+from taskq import BadMessage, JobPayload, QueueConfig, Taskq, TaskRegistry, UnknownTask, new_job_id
+from taskq.keys import validate_queue_name
+from taskq.localserver import LocalRedis
+
+
+async def test_idle_waiter_wakes_on_enqueue_not_on_timeout(
+    redis_server: LocalRedis, taskq: Taskq, config: QueueConfig, queue_name: str
+) -> None:
+    blocking = Redis.from_url(redis_server.url)
+    waiter = Taskq(blocking, config)
+    wait = asyncio.create_task(waiter.wait_for_work([queue_name], timeout=30))
+    await asyncio.sleep(0.05)  # let the waiter block first: the point is waking a blocked client
+    assert not wait.done()
+    await taskq.enqueue("debug.noop", queue=queue_name)
+    assert await asyncio.wait_for(wait, timeout=5) == queue_name
+    await blocking.aclose()
+
+
+async def test_wait_returns_none_after_its_timeout(taskq: Taskq, queue_name: str) -> None:
+    assert await taskq.wait_for_work([queue_name], timeout=0.05) is None
+
+
+async def test_claim_rearms_the_marker_while_work_is_left(
+    taskq: Taskq, redis: Redis, queue_name: str
+) -> None:
+    for _ in range(3):
+        await taskq.enqueue("debug.noop", queue=queue_name)
+    marker = taskq.queue_keys(queue_name).marker
+    await redis.delete(marker)
+    await taskq.claim(queue_name, "w", 1)
+    assert await redis.zcard(marker) == 1  # another idle worker would wake for the rest
+    await taskq.claim(queue_name, "w", 5)
+    assert await redis.zcard(marker) == 0  # nothing left: no spurious wake-ups
+
+
+def test_uuid7_ids_are_unique_and_ordered() -> None:
+    ids = [new_job_id() for _ in range(10_000)]
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    assert all(uuid.UUID(i).version == 7 for i in ids[:10])
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pickle.dumps({"task": "debug.noop"}),
+        b"\x80\x04\x95not json",
+        b"[1, 2, 3]",
+        b'{"v": 2, "id": "x"}',
+        b'{"v": 1, "id": "x", "task": "t"}',
+        b'{"v": 1, "id": "x", "task": "t", "args": [], "queue": "q", "priority": 5, '
+        b'"max_attempts": 1, "timeout": 1, "created_at": 1}',
+    ],
+)
+def test_bad_payloads_are_refused(raw: bytes) -> None:
+    with pytest.raises(BadMessage):
+        JobPayload.from_json(raw)
+
+
+@pytest.mark.parametrize("name", ["", "a b", "q{x}", "q:x", "*", "x" * 65, "-lead"])
+def test_queue_names_that_could_break_keys_are_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="queue name"):
+        validate_queue_name(name)
+
+
+def test_registry_is_an_allow_list_and_debug_tasks_are_opt_in() -> None:
+    prod = TaskRegistry.build(debug=False)
+    assert "send_email" in prod
+    assert "debug.noop" not in prod
+    with pytest.raises(UnknownTask):
+        prod.validate("os.system", {})
+    assert "debug.spin" in TaskRegistry.build(debug=True)
+
+
+def test_send_email_args_are_validated() -> None:
+    from pydantic import ValidationError
+
+    registry = TaskRegistry.build(debug=False)
+    ok = registry.validate("send_email", {"recipient_email": "a@example.com", "subject": "s", "body": "b"})
+    assert ok.model_dump()["recipient_email"] == "a@example.com"
+    for bad in (
+        {"recipient_email": "not-an-email", "subject": "s", "body": "b"},
+        {"recipient_email": "a@example.com", "subject": "", "body": "b"},
+        {"recipient_email": "a@example.com", "subject": "s", "body": "b", "extra": 1},
+        {"recipient_email": "a@example.com", "subject": "s" * 999, "body": "b"},
+    ):
+        with pytest.raises(ValidationError):
+            registry.validate("send_email", bad)
