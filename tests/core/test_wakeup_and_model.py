@@ -96,3 +96,21 @@ def test_send_email_args_are_validated() -> None:
     ):
         with pytest.raises(ValidationError):
             registry.validate("send_email", bad)
+
+
+async def test_scripts_reload_after_redis_forgets_them(taskq: Taskq, redis: Redis, queue_name: str) -> None:
+    """A restarted Redis has an empty script cache: every path, pipelined or not, heals itself."""
+    from taskq import EnqueueRequest
+
+    await taskq.enqueue("debug.noop", queue=queue_name)
+    job = (await taskq.claim(queue_name, "w", 1)).jobs[0]
+    await redis.script_flush()
+    assert (await taskq.heartbeat({queue_name: [(job.id, job.token)]}))[job.id] == 1
+    await redis.script_flush()
+    other = f"{queue_name}-b"
+    out = await taskq.enqueue_many(
+        [EnqueueRequest("debug.noop", {}, queue=queue_name), EnqueueRequest("debug.noop", {}, queue=other)]
+    )
+    assert all(e.created for e in out)
+    await redis.script_flush()
+    assert len((await taskq.claim(other, "w", 5)).jobs) == 1

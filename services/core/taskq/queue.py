@@ -239,27 +239,23 @@ class Taskq:
             by_queue.setdefault(req.queue, []).append((index, req, payload, text))
 
         results: list[Enqueued | None] = [None] * len(requests)
+        calls: list[tuple[Any, list[Any], list[Any]]] = []
+        for queue, items in by_queue.items():
+            qk = self.queue_keys(queue)
+            keys = [qk.pending, qk.scheduled, qk.marker, qk.stats]
+            args: list[Any] = [self.config.idempotency_ttl_ms, self.config.max_depth]
+            for _, req, payload, text in items:
+                idem = req.idempotency_key
+                keys += [qk.job(payload.id), qk.idempotency(idem) if idem else qk.job(payload.id)]
+                fp = (req.fingerprint or fingerprint_of(text)) if idem else ""
+                args += [payload.id, text, req.priority, max(0, int(req.delay_ms)), fp]
+            calls.append((self.scripts.enqueue, keys, args))
         async with redis_errors():
-            # One queue (the producer's hot path) is one EVALSHA: a pipeline holding a script first
-            # sends SCRIPT EXISTS, which would double the round trips of every enqueue.
-            single = len(by_queue) == 1
-            pipe = self.redis.pipeline(transaction=False)
-            replies: list[Any] = []
-            for queue, items in by_queue.items():
-                qk = self.queue_keys(queue)
-                keys = [qk.pending, qk.scheduled, qk.marker, qk.stats]
-                args: list[Any] = [self.config.idempotency_ttl_ms, self.config.max_depth]
-                for _, req, payload, text in items:
-                    idem = req.idempotency_key
-                    keys += [qk.job(payload.id), qk.idempotency(idem) if idem else qk.job(payload.id)]
-                    fp = (req.fingerprint or fingerprint_of(text)) if idem else ""
-                    args += [payload.id, text, req.priority, max(0, int(req.delay_ms)), fp]
-                if single:
-                    replies.append(await self.scripts.enqueue(keys=keys, args=args))
-                else:
-                    await self.scripts.enqueue(keys=keys, args=args, client=pipe)
-            if not single:
-                replies = await pipe.execute(raise_on_error=False)
+            if len(calls) == 1:
+                # The producer's hot path: one queue is one plain EVALSHA.
+                replies: list[Any] = [await self.scripts.enqueue(keys=calls[0][1], args=calls[0][2])]
+            else:
+                replies = await self.scripts.run_pipelined(self.redis, calls)
 
         new_queues: list[str] = []
         for (queue, items), reply in zip(by_queue.items(), replies, strict=True):
@@ -326,22 +322,22 @@ class Taskq:
         """
         if not any(held.values()) and also is None:
             return {}
+        calls: list[tuple[Any, list[Any], list[Any]]] = []
+        order: list[list[str]] = []
+        for queue, pairs in held.items():
+            if not pairs:
+                continue
+            qk = self.queue_keys(queue)
+            args: list[Any] = [qk.job_prefix, self.config.lease_ms]
+            for job_id, token in pairs:
+                args += [job_id, token]
+            calls.append((self.scripts.heartbeat, [qk.active], args))
+            order.append([job_id for job_id, _ in pairs])
         async with redis_errors():
-            pipe = self.redis.pipeline(transaction=False)
-            if also is not None:
-                also(pipe)
-            order: list[list[str]] = []
-            for queue, pairs in held.items():
-                if not pairs:
-                    continue
-                qk = self.queue_keys(queue)
-                args: list[Any] = [qk.job_prefix, self.config.lease_ms]
-                for job_id, token in pairs:
-                    args += [job_id, token]
-                await self.scripts.heartbeat(keys=[qk.active], args=args, client=pipe)
-                order.append([job_id for job_id, _ in pairs])
-            replies = await pipe.execute()
-        replies = replies[len(replies) - len(order) :]
+            replies = await self.scripts.run_pipelined(self.redis, calls, prelude=also)
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
         return {
             job_id: ScriptCode(int(code))
             for ids, codes in zip(order, replies, strict=True)

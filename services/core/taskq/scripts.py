@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 _INCLUDE = re.compile(r"^--@include (?P<name>[\w.]+)$", re.MULTILINE)
 
@@ -64,6 +68,37 @@ class Scripts:
     @classmethod
     def register(cls, redis: Redis) -> Scripts:
         return cls(**{name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES})
+
+    async def run_pipelined(
+        self,
+        redis: Redis,
+        calls: Sequence[tuple[AsyncScript, Sequence[Any], Sequence[Any]]],
+        prelude: Callable[[Pipeline], None] | None = None,
+    ) -> list[Any]:
+        """Run several script calls (after ``prelude``'s plain commands) in one round trip.
+
+        redis-py's own pipelined scripts ask SCRIPT EXISTS before every execute, which doubles the
+        round trips; this sends EVALSHA straight away and, only when Redis answers NOSCRIPT (a
+        restart or SCRIPT FLUSH emptied its cache), loads the scripts and re-runs the calls that
+        failed. Returns the script replies only (errors as exception objects, in call order).
+        """
+        pipe = redis.pipeline(transaction=False)
+        if prelude is not None:
+            prelude(pipe)
+        skip = len(pipe.command_stack)
+        for script, keys, args in calls:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+        replies: list[Any] = list(await pipe.execute(raise_on_error=False))[skip:]
+        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
+        if missing:
+            await self.load_all(redis)
+            retry = redis.pipeline(transaction=False)
+            for i in missing:
+                script, keys, args = calls[i]
+                retry.evalsha(script.sha, len(keys), *keys, *args)
+            for i, reply in zip(missing, await retry.execute(raise_on_error=False), strict=True):
+                replies[i] = reply
+        return replies
 
     async def load_all(self, redis: Redis) -> None:
         """SCRIPT LOAD every script (readiness: proves Redis accepts them, warms the cache)."""
