@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from redis.asyncio import Redis
+
 from taskq import QueueConfig, Taskq
 from taskq.localserver import LocalRedis
 

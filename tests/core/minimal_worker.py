@@ -15,6 +15,7 @@ import socket
 import sys
 
 from redis.asyncio import Redis
+
 from taskq import Ack, QueueConfig, Taskq
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
+
 from taskq import EnqueueRequest, JobStatus, QueueConfig, Taskq
 from taskq.localserver import LocalRedis
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
+
 from taskq import (
     CoreSettings,
     EnqueueRequest,

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, precondition, rule
 from redis.asyncio import Redis
+
 from taskq import Ack, InvalidTransition, JobError, JobStatus, QueueConfig, Taskq
 from taskq.localserver import LocalRedis
 

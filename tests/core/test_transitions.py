@@ -7,6 +7,7 @@ import json
 
 import pytest
 from redis.asyncio import Redis
+
 from taskq import (
     Ack,
     IdempotencyConflict,

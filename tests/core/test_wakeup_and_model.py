@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 from redis.asyncio import Redis
+
 from taskq import BadMessage, JobPayload, QueueConfig, Taskq, TaskRegistry, UnknownTask, new_job_id
 from taskq.keys import validate_queue_name
 from taskq.localserver import LocalRedis
