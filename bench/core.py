@@ -22,12 +22,12 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -38,17 +38,10 @@ try:  # the worker and producer run on uvloop when it is installed (uvicorn[stan
     import uvloop
 
     LOOP = "uvloop"
+    run: Callable[[Coroutine[Any, Any, Any]], Any] = uvloop.run
 except ImportError:  # pragma: no cover
-    uvloop = None  # type: ignore[assignment]
     LOOP = "asyncio"
-
-T = TypeVar("T")
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    if uvloop is not None:
-        return uvloop.run(coro)
-    return asyncio.run(coro)
+    run = asyncio.run
 
 
 PREFIX = "bench"
@@ -213,7 +206,8 @@ def report(r: Results, command: str) -> str:
         f"## Core engine ({r.server})",
         "",
         f"`{command}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.machine()}, "
-        f"{mp.cpu_count()} cores, Python {platform.python_version()} ({LOOP}), server on 127.0.0.1 with AOF everysec.",
+        f"{mp.cpu_count()} cores, Python {platform.python_version()} ({LOOP}), "
+        "server on 127.0.0.1 with AOF everysec.",
         "",
         "| measure | result | target |",
         "| --- | --- | --- |",
