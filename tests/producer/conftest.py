@@ -10,7 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from producer_helpers import make_settings, serve
+
+from producer.testing import make_settings, serve
 from taskq.localserver import LocalRedis
 
 ClientFactory = Callable[..., contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]

@@ -7,7 +7,8 @@ from typing import Any
 
 import httpx
 import pytest
-from producer_helpers import EMAIL, assert_problem
+
+from producer.testing import EMAIL, assert_problem
 from taskq import JobStatus, Taskq
 
 
@@ -33,11 +34,19 @@ async def test_post_job_returns_the_job_and_its_location(client: httpx.AsyncClie
                  "timeout_seconds", "created_at", "scheduled_at", "started_at", "finished_at", "result",
                  "error", "progress", "worker"):  # fmt: skip
         assert name in job
-    assert (job["status"], job["priority"], job["max_attempts"], job["timeout_seconds"]) == ("queued", 9, 4, 12.5)
+    assert (job["status"], job["priority"], job["max_attempts"], job["timeout_seconds"]) == (
+        "queued",
+        9,
+        4,
+        12.5,
+    )
     stored = await taskq.get_job(job["id"])
-    assert stored is not None and stored.priority == 9 and stored.max_attempts == 4
+    assert stored is not None
+    assert stored.priority == 9
+    assert stored.max_attempts == 4
     read = (await client.get(f"/jobs/{job['id']}")).json()
-    assert read["id"] == job["id"] and read["args"] == EMAIL
+    assert read["id"] == job["id"]
+    assert read["args"] == EMAIL
 
 
 async def test_delay_and_run_at_schedule_the_job(client: httpx.AsyncClient, taskq: Taskq) -> None:
@@ -51,7 +60,9 @@ async def test_delay_and_run_at_schedule_the_job(client: httpx.AsyncClient, task
     stats = await taskq.stats("default")
     assert (stats.scheduled, stats.pending) == (2, 0)
     past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
-    assert (await client.post("/jobs", json={"task": "debug.noop", "run_at": past})).json()["status"] == "queued"
+    assert (await client.post("/jobs", json={"task": "debug.noop", "run_at": past})).json()[
+        "status"
+    ] == "queued"
 
 
 async def test_queue_defaults_to_the_task_queue_and_can_be_chosen(
@@ -75,12 +86,20 @@ BAD_JOBS: list[tuple[str, Any, list[str | int]]] = [
     ("zero timeout", {"task": "debug.noop", "timeout_seconds": 0}, ["body", "timeout_seconds"]),
     ("naive run_at", {"task": "debug.noop", "run_at": "2030-01-01T00:00:00"}, ["body", "run_at"]),
     ("bad queue name", {"task": "debug.noop", "queue": "a{b}:*"}, ["body", "queue"]),
-    ("bad args", {"task": "send_email", "args": {"recipient_email": "nope"}}, ["body", "args", "recipient_email"]),
+    (
+        "bad args",
+        {"task": "send_email", "args": {"recipient_email": "nope"}},
+        ["body", "args", "recipient_email"],
+    ),
     ("unknown arg", {"task": "debug.noop", "args": {"tag": "x", "evil": 1}}, ["body", "args", "evil"]),
     ("over-long string", {"task": "debug.noop", "args": {"tag": "x" * 201}}, ["body", "args", "tag"]),
     ("huge array", {"task": "generate_report", "args": {"queues": ["q"] * 101}}, ["body", "args", "queues"]),
     ("args not an object", {"task": "debug.noop", "args": [1, 2]}, ["body", "args"]),
-    ("both schedules", {"task": "debug.noop", "delay_seconds": 1, "run_at": "2030-01-01T00:00:00Z"}, ["body"]),
+    (
+        "both schedules",
+        {"task": "debug.noop", "delay_seconds": 1, "run_at": "2030-01-01T00:00:00Z"},
+        ["body"],
+    ),
 ]
 
 
@@ -95,8 +114,9 @@ async def test_invalid_jobs_are_422_naming_the_field_and_write_nothing(
 
 @pytest.mark.parametrize(
     "raw",
-    [b"{not json", b'{"task": "debug.noop", "args": {"x": NaN}}', b'{"task": "debug.noop", "priority": Infinity}',
-     b'{"task": "debug.noop", "args": {"x": 1e400}}', b"[" * 5000, b'"just a string"', b""],
+    [b"{not json", b'{"task": "debug.noop", "args": {"x": NaN}}',
+     b'{"task": "debug.noop", "priority": Infinity}', b'{"task": "debug.noop", "args": {"x": 1e400}}',
+     b"[" * 5000, b'"just a string"', b""],
     ids=["malformed", "nan", "infinity", "overflow", "deep nesting", "not an object", "empty"],
 )  # fmt: skip
 async def test_non_json_bodies_are_422(client: httpx.AsyncClient, taskq: Taskq, raw: bytes) -> None:
@@ -117,18 +137,26 @@ async def test_send_email_validates_its_fields(client: httpx.AsyncClient, taskq:
     assert await taskq.queues() == []
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
 async def test_wrong_content_type_is_415(client: httpx.AsyncClient, taskq: Taskq, content_type: str) -> None:
-    response = await client.post("/jobs", content=b'{"task": "debug.noop"}', headers={"content-type": content_type})
+    response = await client.post(
+        "/jobs", content=b'{"task": "debug.noop"}', headers={"content-type": content_type}
+    )
     assert_problem(response, 415)
-    response = await client.post("/send-email", content=b"recipient_email=a", headers={"content-type": content_type})
+    response = await client.post(
+        "/send-email", content=b"recipient_email=a", headers={"content-type": content_type}
+    )
     assert_problem(response, 415)
     assert await taskq.queues() == []
 
 
 async def test_json_with_charset_and_vendor_json_types_are_accepted(client: httpx.AsyncClient) -> None:
     for content_type in ("application/json; charset=utf-8", "application/vnd.taskq+json"):
-        response = await client.post("/jobs", content=b'{"task": "debug.noop"}', headers={"content-type": content_type})
+        response = await client.post(
+            "/jobs", content=b'{"task": "debug.noop"}', headers={"content-type": content_type}
+        )
         assert response.status_code == 202, response.text
 
 

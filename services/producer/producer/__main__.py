@@ -3,19 +3,28 @@ healthcheck, exit 0 iff ``GET /readyz`` on this host answers 200 (Python only, n
 
 from __future__ import annotations
 
+import signal
 import sys
 import urllib.error
 import urllib.request
-
-import uvicorn
+from types import FrameType
 
 from producer import logs
 from producer.settings import ProducerSettings
 
 
+def _exit_cleanly(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
+
+
 def serve(settings: ProducerSettings) -> None:
     logs.configure(settings.log_level)
-    # uvicorn handles SIGTERM: stops accepting, finishes in-flight requests, runs the lifespan exit.
+    # uvicorn handles SIGTERM: stops accepting, finishes in-flight requests, runs the lifespan exit,
+    # then re-raises the signal under the handler it found. That handler is this one, so a graceful
+    # stop exits 0 (not 143), and a SIGTERM before uvicorn takes over still stops the process.
+    import uvicorn  # here, so the healthcheck command starts fast
+
+    signal.signal(signal.SIGTERM, _exit_cleanly)
     uvicorn.run(
         "producer.main:create_app",
         factory=True,

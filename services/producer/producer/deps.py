@@ -10,12 +10,12 @@ import orjson
 from fastapi import Depends, Header, Path, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
-from taskq import Taskq, TaskRegistry
 
 from producer.events import EventHub
 from producer.problems import ProblemError
 from producer.schemas import IDEMPOTENCY_KEY_PATTERN, JOB_ID_PATTERN
 from producer.settings import ProducerSettings
+from taskq import Taskq, TaskRegistry
 
 
 class StrictJSONRequest(Request):
@@ -38,22 +38,26 @@ class StrictJSONRoute(APIRoute):
         return strict_handler
 
 
-def get_taskq(request: Request) -> Taskq:
+# Every dependency is "async def": FastAPI runs a plain "def" one in a thread pool, which costs far
+# more than the dependency itself.
+
+
+async def get_taskq(request: Request) -> Taskq:
     taskq: Taskq = request.app.state.taskq
     return taskq
 
 
-def get_registry(request: Request) -> TaskRegistry:
+async def get_registry(request: Request) -> TaskRegistry:
     registry: TaskRegistry = request.app.state.registry
     return registry
 
 
-def get_settings(request: Request) -> ProducerSettings:
+async def get_settings(request: Request) -> ProducerSettings:
     settings: ProducerSettings = request.app.state.settings
     return settings
 
 
-def get_events(request: Request) -> EventHub:
+async def get_events(request: Request) -> EventHub:
     hub: EventHub = request.app.state.events
     return hub
 
@@ -61,10 +65,11 @@ def get_events(request: Request) -> EventHub:
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
-def idempotency_key(
+async def idempotency_key(
     idempotency_key: Annotated[
         str | None,
         Header(
+            alias="Idempotency-Key",
             description="Makes retries safe: a repeat with the same key and body returns the same job "
             "(1-255 characters of letters, digits and _ . : = + / -)",
         ),

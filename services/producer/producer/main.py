@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from taskq import Taskq, TaskRegistry, connect
 
 from producer.api import ROUTERS
 from producer.events import EventHub
@@ -18,6 +17,7 @@ from producer.middleware import AccessGuard, BodyGuard, RequestContext
 from producer.openapi import install_openapi
 from producer.problems import install_handlers
 from producer.settings import ProducerSettings
+from taskq import Taskq, TaskRegistry, connect
 
 DESCRIPTION = """\
 Accepts background jobs instantly and reliably: validated against the task contract, enqueued in

@@ -20,6 +20,7 @@ from redis import exceptions as rex
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.types import Send
+
 from taskq import (
     IdempotencyConflict,
     InvalidTransition,

@@ -6,6 +6,7 @@ Read once per process from the environment (and ``.env``); nothing else in the p
 from __future__ import annotations
 
 from pydantic import Field, SecretStr, field_validator, model_validator
+
 from taskq.settings import PLACEHOLDER_SECRETS, CoreSettings
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import orjson
 from pydantic import BaseModel, ValidationError
-from taskq import Enqueued, EnqueueRequest, Job, JobStatus, Taskq, TaskRegistry, UnknownTask, fingerprint_of
 
 from producer.problems import FieldError, ProblemError, field_errors
 from producer.schemas import JobRequest
+from taskq import Enqueued, EnqueueRequest, Job, JobStatus, Taskq, TaskRegistry, UnknownTask, fingerprint_of
 
 
 def check_task(

@@ -6,13 +6,13 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from taskq import Job, JobNotFound, JobStatus
-from taskq.keys import QUEUE_NAME_RE
 
 from producer.deps import JobId, StrictJSONRoute, TaskqDep
 from producer.openapi import COMMON, problems
 from producer.problems import ProblemError
 from producer.schemas import DeadLetterPage
+from taskq import Job, JobNotFound, JobStatus
+from taskq.keys import QUEUE_NAME_RE
 
 router = APIRouter(prefix="/dead-letter", tags=["dead-letter"], route_class=StrictJSONRoute)
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Response
-from taskq.tasks import SendEmailArgs
 
 from producer.deps import IdempotencyKeyDep, RegistryDep, StrictJSONRoute, TaskqDep
 from producer.openapi import BODY, COMMON, problems
 from producer.schemas import EmailAccepted, JobRequest
 from producer.submit import enqueue_one, fingerprint
+from taskq.tasks import SendEmailArgs
 
 router = APIRouter(tags=["email"], route_class=StrictJSONRoute)
 

@@ -6,13 +6,13 @@ import asyncio
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
-from taskq import RedisUnavailable, TaskqError, check_redis
 
 from producer.deps import SettingsDep, StrictJSONRoute, TaskqDep
 from producer.metrics import render, snapshot
 from producer.openapi import problems
 from producer.problems import RETRY_AFTER_UNAVAILABLE, problem_response
 from producer.schemas import Health
+from taskq import RedisUnavailable, TaskqError, check_redis
 
 router = APIRouter(tags=["health"], route_class=StrictJSONRoute)
 

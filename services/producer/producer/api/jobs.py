@@ -7,13 +7,13 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from taskq import Job, JobNotFound, JobStatus
 
 from producer.deps import EventsDep, IdempotencyKeyDep, JobId, RegistryDep, StrictJSONRoute, TaskqDep
 from producer.openapi import BODY, COMMON, problems
 from producer.problems import ProblemError
 from producer.schemas import BatchAccepted, BatchRequest, CancelResult, JobRequest
 from producer.submit import check_task, enqueue_one, fingerprint, now_ms, raise_invalid, to_enqueue, view_of
+from taskq import Job, JobNotFound, JobStatus
 
 router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=StrictJSONRoute)
 MAX_WAIT_SECONDS = 60

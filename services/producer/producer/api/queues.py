@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from taskq import QueueStats
-from taskq.keys import QUEUE_NAME_RE
 
 from producer.deps import StrictJSONRoute, TaskqDep
 from producer.openapi import COMMON, problems
 from producer.problems import ProblemError
 from producer.schemas import QueueView
+from taskq import QueueStats
+from taskq.keys import QUEUE_NAME_RE
 
 router = APIRouter(prefix="/queues", tags=["queues"], route_class=StrictJSONRoute)
 

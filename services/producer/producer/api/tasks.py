@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path
-from taskq import TaskSpec, UnknownTask
 
 from producer.deps import RegistryDep, StrictJSONRoute
 from producer.openapi import problems
 from producer.problems import ProblemError
 from producer.schemas import TASK_NAME_PATTERN, TaskView
+from taskq import TaskSpec, UnknownTask
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=StrictJSONRoute)
 

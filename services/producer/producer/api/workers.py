@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from taskq import WorkerInfo
-from taskq.workers import live_workers
 
 from producer.deps import StrictJSONRoute, TaskqDep
 from producer.openapi import COMMON, problems
+from taskq import WorkerInfo
+from taskq.workers import live_workers
 
 router = APIRouter(prefix="/workers", tags=["workers"], route_class=StrictJSONRoute)
 

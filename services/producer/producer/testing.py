@@ -1,4 +1,7 @@
-"""Helpers shared by the producer tests (imported by conftest and the test modules)."""
+"""Test helpers for the producer, in the package like ``starlette.testclient``: the real app with its
+lifespan behind an httpx client, and a check that a response is an RFC 9457 problem.
+
+Needs httpx (a dev dependency); nothing in the service imports this module."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+
 from producer import ProducerSettings, create_app
 
 EMAIL = {"recipient_email": "ada@example.com", "subject": "Hello", "body": "Hi Ada"}

@@ -1,0 +1,187 @@
+"""Producer benchmark: POST /send-email and POST /jobs against the original pattern, with wrk.
+
+    uv run --frozen python -m bench.producer [--duration 5] [--out bench/results/producer.md]
+
+Starts one Valkey (taskq.localserver) and, one after the other, each server on 127.0.0.1: the
+original pattern (bench/original_app.py) and the real producer (``python -m producer``), each with 1
+and 2 uvicorn workers. wrk (Debian's package, C, not the bottleneck at this size: 1 thread up to 16
+connections, 2 beyond) drives each endpoint at 1, 16 and 64 connections after a 1 s warm-up. Redis is
+flushed between runs. Bounded: about (duration + 2) s per row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from taskq.localserver import LocalRedis, free_port
+
+EMAIL = '{"recipient_email": "ada@example.com", "subject": "Hello", "body": "A short plain-text body."}'
+JOB = (
+    '{"task": "send_email", "args": {"recipient_email": "ada@example.com", "subject": "Hello", '
+    '"body": "A short plain-text body."}, "priority": 5}'
+)
+CONCURRENCY = (1, 16, 64)
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    server: str
+    workers: int
+    endpoint: str
+    connections: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+def wrk_script(directory: str, body: str) -> str:
+    path = Path(directory) / f"post-{abs(hash(body))}.lua"
+    path.write_text(
+        f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = [[{body}]]\n',
+        encoding="utf-8",
+    )
+    return str(path)
+
+
+def _ms(value: str, unit: str) -> float:
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(url: str, script: str, connections: int, duration: float) -> tuple[float, float, float, int]:
+    threads = 1 if connections <= 16 else 2
+    cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", script, url]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+(?:us|ms|s))$", out, re.MULTILINE))
+    p50, p99 = (_ms(*re.match(r"([\d.]+)(\w+)", lat[k]).groups()) for k in ("50", "99"))  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    count = (int(bad.group(1)) if bad else 0) + (sum(int(g) for g in errors.groups()) if errors else 0)
+    return rps, p50, p99, count
+
+
+def wait_ready(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 (127.0.0.1 only)
+                if response.status < 500:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)  # polling a child process's port: nothing to subscribe to
+    raise RuntimeError(f"{url} did not come up within {timeout}s")
+
+
+def start_server(kind: str, workers: int, port: int, redis_url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "BENCH_REDIS_URL": redis_url}
+    if kind == "original":
+        cmd = [sys.executable, "-m", "uvicorn", "bench.original_app:app", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers), "--no-access-log",
+               "--log-level", "warning"]  # fmt: skip
+    else:
+        env |= {"API_HOST": "127.0.0.1", "API_PORT": str(port), "API_WORKERS": str(workers),
+                "REDIS_URL": redis_url, "ENVIRONMENT": "development", "LOG_LEVEL": "info"}  # fmt: skip
+        cmd = [sys.executable, "-m", "producer"]
+    # The producer logs one JSON line per request, as in production; the lines go to /dev/null.
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_server(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def bench(duration: float, server_filter: str | None) -> list[Row]:
+    rows: list[Row] = []
+    with LocalRedis().running() as server, tempfile.TemporaryDirectory() as tmp:
+        flush = redis.Redis.from_url(server.url)
+        scripts = {"email": wrk_script(tmp, EMAIL), "job": wrk_script(tmp, JOB)}
+        plan = [
+            ("original", ["/send-email"]),
+            ("taskq", ["/send-email", "/jobs"]),
+        ]
+        for kind, endpoints in plan:
+            if server_filter and kind != server_filter:
+                continue
+            for workers in (1, 2):
+                port = free_port()
+                proc = start_server(kind, workers, port, server.url)
+                try:
+                    wait_ready(f"http://127.0.0.1:{port}/docs")
+                    for endpoint in endpoints:
+                        script = scripts["email" if endpoint == "/send-email" else "job"]
+                        url = f"http://127.0.0.1:{port}{endpoint}"
+                        for connections in CONCURRENCY:
+                            flush.flushall()
+                            run_wrk(
+                                url, script, connections, 1
+                            )  # warm-up: connections, caches, JIT-less paths
+                            rps, p50, p99, errors = run_wrk(url, script, connections, duration)
+                            row = Row(kind, workers, endpoint, connections, rps, p50, p99, errors)
+                            print(row, flush=True)
+                            rows.append(row)
+                finally:
+                    stop_server(proc)
+        flush.close()
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| server | uvicorn workers | endpoint | connections | requests/s | p50 ms | p99 ms | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.server} | {r.workers} | {r.endpoint} | {r.connections} | {r.rps:,.0f} | "
+            f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.errors} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
+    parser.add_argument("--only", choices=["original", "taskq"], help="benchmark one server only")
+    parser.add_argument("--out", help="write the markdown table to this file")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk not found: apt-get install wrk", file=sys.stderr)
+        return 2
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    rows = bench(args.duration, args.only)
+    text = table(rows)
+    print(text)
+    if args.out:
+        header = (
+            f"# Producer benchmark\n\nRun {started} on {os.cpu_count()} cores ({socket.gethostname()}), "
+            f"{args.duration:g} s per row, wrk on the same machine.\n\n"
+            "Command: `uv run --frozen python -m bench.producer --out bench/results/producer.md`\n\n"
+        )
+        Path(args.out).write_text(header + text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
