@@ -10,18 +10,18 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+
 from taskq import Taskq, TaskRegistry, connect
 from worker.lease import Identity
 from worker.runner import Worker
 from worker.settings import WorkerSettings
 from worker.state import new_identity
-from worker_helpers import settings_env, worker_settings
+from worker.testing import RunningWorker, WorkerProcess, settings_env, worker_settings
 
 
 @pytest.fixture
@@ -44,21 +44,6 @@ async def client_for(prefix: str) -> AsyncIterator[Callable[[WorkerSettings], Ta
     yield make
     for redis in opened:
         await redis.aclose()
-
-
-@dataclass
-class RunningWorker:
-    worker: Worker
-    task: asyncio.Task[int]
-    clients: list[Redis] = field(default_factory=list)
-
-    async def stop(self, timeout: float = 20.0) -> int:
-        self.worker.request_stop()
-        async with asyncio.timeout(timeout):
-            code = await self.task
-        for client in self.clients:
-            await client.aclose()
-        return code
 
 
 @pytest.fixture
@@ -90,21 +75,6 @@ async def start_worker() -> AsyncIterator[Callable[..., Awaitable[RunningWorker]
                 await asyncio.wait_for(handle.task, 15)
         for client in handle.clients:
             await client.aclose()
-
-
-@dataclass
-class WorkerProcess:
-    proc: subprocess.Popen[bytes]
-    log_path: Path
-
-    def signal(self, sig: int) -> None:
-        self.proc.send_signal(sig)
-
-    def wait(self, timeout: float) -> int:
-        return self.proc.wait(timeout=timeout)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
 
 
 @pytest.fixture

@@ -7,10 +7,9 @@ import pickle
 import time
 from collections.abc import Awaitable, Callable
 
-from conftest import RunningWorker
 from taskq import DeadReason, JobPayload, JobStatus, Taskq
 from worker.settings import WorkerSettings
-from worker_helpers import TERMINAL, wait_for, wait_status
+from worker.testing import TERMINAL, RunningWorker, wait_for, wait_status
 
 Start = Callable[..., Awaitable[RunningWorker]]
 Client = Callable[[WorkerSettings], Taskq]
@@ -41,7 +40,8 @@ async def test_async_job_past_its_timeout_is_cancelled_and_recorded(
     job_id = (await taskq.enqueue("debug.sleep", {"seconds": 30}, timeout=0.3, max_attempts=1)).id
     job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
     assert job.status is JobStatus.FAILED
-    assert job.error is not None and job.error.reason == DeadReason.TIMEOUT.value
+    assert job.error is not None
+    assert job.error.reason == DeadReason.TIMEOUT.value
     assert job.error.type == "JobTimeout"
     assert time.monotonic() - started < 5
 
@@ -56,7 +56,8 @@ async def test_cpu_spinning_job_past_its_timeout_is_killed_and_the_worker_lives_
     spin = (await taskq.enqueue("debug.spin", {"seconds": 60}, timeout=0.5, max_attempts=1)).id
     job = await wait_status(taskq, spin, TERMINAL, timeout=15)
     assert job.status is JobStatus.FAILED
-    assert job.error is not None and job.error.reason == DeadReason.TIMEOUT.value
+    assert job.error is not None
+    assert job.error.reason == DeadReason.TIMEOUT.value
     assert time.monotonic() - started < 8
     after = (await taskq.enqueue("debug.noop", {"tag": "still alive"})).id
     assert (await wait_status(taskq, after, TERMINAL)).result == "still alive"
@@ -89,7 +90,8 @@ async def test_a_blocked_event_loop_does_not_lose_leases(
     await wait_status(taskq, job_id, {JobStatus.RUNNING})
     time.sleep(2.5)
     job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
-    assert job.status is JobStatus.SUCCEEDED and job.attempts == 1
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.attempts == 1
     assert (await taskq.stats("default")).counters.get("lost", 0) == 0
 
 
@@ -107,7 +109,9 @@ async def test_progress_is_visible_and_cancellation_stops_a_running_job(
 
     await wait_for(has_progress, 10, "progress")
     job = await taskq.get_job(job_id)
-    assert job is not None and job.progress is not None and job.progress.message == "sleeping"
+    assert job is not None
+    assert job.progress is not None
+    assert job.progress.message == "sleeping"
     started = time.monotonic()
     assert await taskq.cancel(job_id) is JobStatus.RUNNING  # only flagged: the worker must act
     job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
@@ -129,7 +133,8 @@ async def test_errors_retry_with_backoff_then_dead_letter_without_a_traceback(
     assert (job.error.type, job.error.message, job.error.reason) == ("DebugFailure", "boom", "error")
     job = await wait_status(taskq, permanent, {JobStatus.FAILED}, timeout=10)
     assert job.attempts == 1
-    assert job.error is not None and job.error.reason == DeadReason.NON_RETRYABLE.value
+    assert job.error is not None
+    assert job.error.reason == DeadReason.NON_RETRYABLE.value
     assert "Traceback" not in job.error.message
 
 
@@ -146,7 +151,9 @@ async def test_bad_messages_are_dead_lettered_unrun_and_the_worker_lives_on(
         return job_id
 
     def valid(**changes: object) -> dict[str, object]:
-        doc = json.loads(JobPayload("x", "debug.noop", {}, queue_name, 5, 3, 10.0, 0).to_json())
+        doc: dict[str, object] = json.loads(
+            JobPayload("x", "debug.noop", {}, queue_name, 5, 3, 10.0, 0).to_json()
+        )
         doc.update(changes)
         return doc
 
@@ -166,7 +173,8 @@ async def test_bad_messages_are_dead_lettered_unrun_and_the_worker_lives_on(
         job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
         assert job.status is JobStatus.FAILED
         assert job.attempts == 1
-        assert job.error is not None and job.error.reason == reason.value, (job_id, job.error)
+        assert job.error is not None
+        assert job.error.reason == reason.value, (job_id, job.error)
     healthy = (await taskq.enqueue("debug.noop", {"tag": "fine"}, queue=queue_name)).id
     assert (await wait_status(taskq, healthy, TERMINAL)).result == "fine"
 
@@ -190,15 +198,19 @@ async def test_queue_weights_share_claims(
 ) -> None:
     settings = make_settings(worker_queues="high:3,low:1", worker_concurrency=1)
     taskq = client_for(settings)
-    for _ in range(20):
+    for _ in range(100):
         await taskq.enqueue("debug.noop", {"tag": "low"}, queue="low")
         await taskq.enqueue("debug.noop", {"tag": "high"}, queue="high")
     await start_worker(settings)
+    seen: list[tuple[int, int]] = []
 
-    async def drained() -> bool:
+    async def some_done() -> bool:
         high, low = await taskq.stats("high"), await taskq.stats("low")
-        return high.processed_total + low.processed_total >= 16
+        seen.append((high.processed_total, low.processed_total))
+        return high.processed_total + low.processed_total >= 20
 
-    await wait_for(drained, 15, "16 jobs")
-    high, low = await taskq.stats("high"), await taskq.stats("low")
-    assert high.processed_total > low.processed_total > 0
+    await wait_for(some_done, 15, "20 jobs")
+    high, low = seen[-1]
+    # 3:1 while both queues have work (a snapshot taken while the worker keeps going).
+    assert low > 0
+    assert high > 2 * low

@@ -12,7 +12,6 @@ import sys
 
 from taskq import RedisUnavailable, Taskq, TaskRegistry, connect
 from taskq.workers import last_beat_ms
-
 from worker.cron import validate_cron
 from worker.lease import Identity
 from worker.logs import setup_logging

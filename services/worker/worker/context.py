@@ -8,7 +8,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from taskq import RedisUnavailable, Taskq
-
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("taskq.worker")

@@ -16,8 +16,8 @@ import time
 from datetime import UTC, datetime
 
 from croniter import croniter
-from taskq import RedisUnavailable, Taskq, TaskqError, TaskRegistry, fingerprint_of
 
+from taskq import RedisUnavailable, Taskq, TaskqError, TaskRegistry, fingerprint_of
 from worker.connection import Backoff, RedisState
 from worker.settings import CronJob, WorkerSettings
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pydantic import ValidationError
+
 from taskq import BadMessage, ClaimedJob, DeadReason, JobPayload, TaskRegistry
 from taskq.tasks import TaskArgs
-
 from worker.handlers import Handler
 
 

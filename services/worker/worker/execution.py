@@ -14,7 +14,6 @@ from concurrent.futures import Executor
 from typing import Any
 
 from taskq.tasks import TaskArgs
-
 from worker.context import JobContext
 from worker.handlers import PROCESS_FUNCTIONS, Handler, Mode
 

@@ -12,7 +12,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from taskq import Ack, DeadReason, JobError, NonRetryableError, TaskRegistry
-
 from worker.context import JobContext
 from worker.decode import Refused, decode
 from worker.execution import ChildFailed, JobTimeout, execute

@@ -17,9 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio.client import Pipeline
+
 from taskq import RedisUnavailable, ScriptCode, Taskq, connect
 from taskq.workers import WorkerBeat, queue_beat
-
 from worker.connection import RedisState
 from worker.settings import WorkerSettings
 

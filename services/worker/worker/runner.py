@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from taskq import Ack, ClaimedJob, DeadReason, JobError, RedisUnavailable, Taskq, TaskRegistry
 from taskq.models import dumps
 from taskq.workers import deregister
-
 from worker.connection import Backoff, RedisState
 from worker.cron import CronScheduler
 from worker.jobs import JobRunner
@@ -72,8 +71,11 @@ class Worker:
         self.running = 0
         self.reserved = 0  # slots promised to claims in flight
         self.acks: dict[str, list[tuple[Ack, Held]]] = {}
+        #: Claims the picker gave to a queue the flusher could not piggyback on: the fetch loop's next.
+        self.owed: dict[str, int] = {}
         self.flushing = False
         self.stopping = False
+        self._closing = False  # the flusher exits once nothing is left to flush
         self._acks_ready = asyncio.Event()
         self._space = asyncio.Event()
         self._idle = asyncio.Event()  # no acks pending nor in flight
@@ -121,11 +123,17 @@ class Worker:
             await self._finish_in_hand()
             await self._drain_acks()
         finally:
-            flush.cancel()
-            for task in (fetch, flush, cron_task):
-                if task is not None:
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            # Background loops end on flags as well as on cancel(): a cancellation that lands as a
+            # redis call or a timeout completes can be absorbed, and stopping must not hang on it.
+            self.stopping = self._closing = True
+            self._acks_ready.set()
+            self._space.set()
+            background = {t for t in (fetch, flush, cron_task) if t is not None}
+            _, stuck = await asyncio.wait(background, timeout=1.0)
+            for task in stuck:
+                task.cancel()
+            if stuck:
+                await asyncio.wait(stuck, timeout=self.settings.worker_idle_wait_seconds + 3)
             self.keeper.stop()
             with contextlib.suppress(RedisUnavailable):
                 await deregister(self.taskq, self.id)
@@ -302,7 +310,16 @@ class Worker:
         """Claim up to ``free`` jobs across the queues by weight. Returns (claimed, ms to next due)."""
         got = 0
         due: list[int] = []
-        alloc = self.picker.allocate(free)
+        alloc: dict[str, int] = {}
+        budget = free
+        for queue, n in self.owed.items():
+            take = min(n, budget)
+            if take > 0:
+                alloc[queue] = take
+                budget -= take
+        self.owed.clear()
+        for queue, n in self.picker.allocate(budget).items():
+            alloc[queue] = alloc.get(queue, 0) + n
         order = list(alloc) + [q for q in self.picker.fallback_order() if q not in alloc]
         for queue in order:
             want = alloc.get(queue, 0) or (free - got)
@@ -328,6 +345,8 @@ class Worker:
         while True:
             if not self.acks:
                 self._idle.set()
+                if self._closing:
+                    return
                 self._acks_ready.clear()
                 await self._acks_ready.wait()
                 continue
@@ -336,6 +355,9 @@ class Worker:
             try:
                 freed = sum(len(items) for items in batch.values())
                 alloc = {} if self.stopping else self.picker.allocate(freed)
+                for queue, n in alloc.items():
+                    if queue not in batch:
+                        self.owed[queue] = self.owed.get(queue, 0) + n
                 for queue, items in batch.items():
                     if not await self._flush_queue(queue, items, alloc.get(queue, 0)):
                         await self.pause(backoff.next_delay())

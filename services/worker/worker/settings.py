@@ -16,6 +16,7 @@ from typing import Any
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
 from taskq import CoreSettings, validate_queue_name
 
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from taskq import TaskRegistry
-
 from worker.handlers import debug, email, report, webhook
 
 

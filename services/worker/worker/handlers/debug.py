@@ -9,7 +9,6 @@ from typing import Any
 
 from taskq import NonRetryableError
 from taskq.tasks import CrashArgs, FailArgs, NoopArgs, SleepArgs, SpinArgs
-
 from worker.context import JobContext
 
 

@@ -14,7 +14,6 @@ from typing import Any
 
 from taskq import NonRetryableError
 from taskq.tasks import SendEmailArgs
-
 from worker.context import JobContext
 from worker.settings import WorkerSettings
 

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from taskq.tasks import GenerateReportArgs
-
 from worker.context import JobContext
 
 COLUMNS = (

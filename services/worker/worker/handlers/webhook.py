@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+
 from taskq import NonRetryableError
 from taskq.tasks import CallWebhookArgs
-
 from worker.context import JobContext
 from worker.settings import Allowlist
 

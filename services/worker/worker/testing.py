@@ -1,15 +1,22 @@
-"""Helpers shared by the worker tests (importable by name: ``from worker_helpers import ...``)."""
+"""Helpers for testing against a real worker: condition polling with a deadline, settings for a test
+Redis, handles on a worker running in-process or as a ``python -m worker`` process. Used by taskq's own
+suite; importing it costs nothing at run time (the worker never imports it)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio import Redis
+
 from taskq import Job, JobStatus, Taskq
+from worker.runner import Worker
 from worker.settings import WorkerSettings
 
 
@@ -71,3 +78,33 @@ def settings_env(settings: WorkerSettings, **extra: str) -> dict[str, str]:
     env.update(extra)
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+@dataclass
+class RunningWorker:
+    worker: Worker
+    task: asyncio.Task[int]
+    clients: list[Redis] = field(default_factory=list)
+
+    async def stop(self, timeout: float = 20.0) -> int:
+        self.worker.request_stop()
+        async with asyncio.timeout(timeout):
+            code = await self.task
+        for client in self.clients:
+            await client.aclose()
+        return code
+
+
+@dataclass
+class WorkerProcess:
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+
+    def signal(self, sig: int) -> None:
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
