@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from taskq import Job, JobStatus, Taskq
+from taskq import Job, JobStatus, RedisUnavailable, Taskq
 from worker.runner import Worker
 from worker.settings import WorkerSettings
 
@@ -25,7 +25,12 @@ async def wait_for(
 ) -> None:
     """Poll a condition with a deadline (synchronisation by state, never by a bare sleep)."""
     deadline = time.monotonic() + timeout
-    while not await predicate():
+    while True:
+        try:
+            if await predicate():
+                return
+        except RedisUnavailable:
+            pass  # a client reconnects on its next call (tests that restart Redis)
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.02)
