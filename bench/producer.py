@@ -110,7 +110,12 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def bench(duration: float, server_filter: str | None) -> list[Row]:
+def bench(
+    duration: float,
+    server_filter: str | None,
+    connections_list: tuple[int, ...],
+    workers_list: tuple[int, ...],
+) -> list[Row]:
     rows: list[Row] = []
     with LocalRedis().running() as server, tempfile.TemporaryDirectory() as tmp:
         flush = redis.Redis.from_url(server.url)
@@ -122,7 +127,7 @@ def bench(duration: float, server_filter: str | None) -> list[Row]:
         for kind, endpoints in plan:
             if server_filter and kind != server_filter:
                 continue
-            for workers in (1, 2):
+            for workers in workers_list:
                 port = free_port()
                 proc = start_server(kind, workers, port, server.url)
                 try:
@@ -130,7 +135,7 @@ def bench(duration: float, server_filter: str | None) -> list[Row]:
                     for endpoint in endpoints:
                         script = scripts["email" if endpoint == "/send-email" else "job"]
                         url = f"http://127.0.0.1:{port}{endpoint}"
-                        for connections in CONCURRENCY:
+                        for connections in connections_list:
                             flush.flushall()
                             run_wrk(
                                 url, script, connections, 1
@@ -164,13 +169,17 @@ def main() -> int:
     )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
     parser.add_argument("--only", choices=["original", "taskq"], help="benchmark one server only")
+    parser.add_argument("--connections", default="1,16,64", help="comma-separated wrk connection counts")
+    parser.add_argument("--workers", default="1,2", help="comma-separated uvicorn worker counts")
     parser.add_argument("--out", help="write the markdown table to this file")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk not found: apt-get install wrk", file=sys.stderr)
         return 2
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    rows = bench(args.duration, args.only)
+    conns = tuple(int(c) for c in args.connections.split(","))
+    workers = tuple(int(w) for w in args.workers.split(","))
+    rows = bench(args.duration, args.only, conns, workers)
     text = table(rows)
     print(text)
     if args.out:

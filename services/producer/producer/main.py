@@ -12,7 +12,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from producer.api import ROUTERS
+from producer.coalesce import Coalescer
 from producer.events import EventHub
+from producer.fastpath import FastPath
 from producer.middleware import AccessGuard, BodyGuard, RequestContext
 from producer.openapi import install_openapi
 from producer.problems import install_handlers
@@ -34,11 +36,13 @@ def create_app(settings: ProducerSettings | None = None) -> FastAPI:
         redis = connect(settings, max_connections=settings.redis_max_connections)
         subscriber = connect(settings, blocking=True, max_connections=2)
         app.state.taskq = Taskq.from_settings(redis, settings)
+        app.state.coalescer = Coalescer(app.state.taskq)
         app.state.events = EventHub(subscriber, app.state.taskq.keys.events_pattern)
         app.state.events.start()
         try:
             yield
         finally:
+            await app.state.coalescer.close()
             await app.state.events.stop()
             await subscriber.aclose()
             await redis.aclose()
@@ -58,6 +62,7 @@ def create_app(settings: ProducerSettings | None = None) -> FastAPI:
     install_openapi(app, auth=settings.api_token is not None)
     # add_middleware wraps: the last added is the outermost.
     token = settings.api_token.get_secret_value() if settings.api_token else None
+    app.add_middleware(FastPath)
     app.add_middleware(AccessGuard, token=token, per_minute=settings.rate_limit_per_minute)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext)

@@ -187,6 +187,20 @@ RETRY_AFTER_QUEUE_FULL = "5"
 RETRY_AFTER_UNAVAILABLE = "2"
 
 
+def as_problem(exc: TaskqError) -> ProblemError:
+    """The problem a taskq error becomes at the edge (one mapping for the routes and the fast path)."""
+    status, slug = next((v for kind, v in _DOMAIN.items() if isinstance(exc, kind)), (500, "internal"))
+    if status == 500:
+        log.error("unexpected taskq error", extra={"error": repr(exc)})
+        return ProblemError(500, "internal error", slug="internal")
+    headers: dict[str, str] = {}
+    if isinstance(exc, QueueFull):
+        headers["Retry-After"] = RETRY_AFTER_QUEUE_FULL
+    elif status == 503:
+        headers["Retry-After"] = RETRY_AFTER_UNAVAILABLE
+    return ProblemError(status, str(exc), slug=slug, headers=headers)
+
+
 def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
@@ -215,16 +229,8 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(TaskqError)
     async def _domain(request: Request, exc: TaskqError) -> Response:
-        status, slug = next((v for kind, v in _DOMAIN.items() if isinstance(exc, kind)), (500, "internal"))
-        headers: dict[str, str] = {}
-        if isinstance(exc, QueueFull):
-            headers["Retry-After"] = RETRY_AFTER_QUEUE_FULL
-        elif status == 503:
-            headers["Retry-After"] = RETRY_AFTER_UNAVAILABLE
-        if status == 500:
-            log.error("unexpected taskq error", extra={"error": repr(exc)})
-            return problem_response(request, 500, "internal error", slug="internal")
-        return problem_response(request, status, str(exc), slug=slug, headers=headers)
+        p = as_problem(exc)
+        return problem_response(request, p.status, p.detail, slug=p.slug, headers=p.headers)
 
     @app.exception_handler(rex.ConnectionError)
     @app.exception_handler(rex.TimeoutError)

@@ -14,8 +14,9 @@ import orjson
 from pydantic import BaseModel, ValidationError
 
 from producer.problems import FieldError, ProblemError, field_errors
-from producer.schemas import JobRequest
+from producer.schemas import EmailAccepted, JobRequest
 from taskq import Enqueued, EnqueueRequest, Job, JobStatus, Taskq, TaskRegistry, UnknownTask, fingerprint_of
+from taskq.tasks import SendEmailArgs
 
 
 def check_task(
@@ -96,6 +97,18 @@ def created_view(taskq: Taskq, req: EnqueueRequest, job_id: str, now_ms: int) ->
         idempotency_key=req.idempotency_key,
         cancel_requested=False,
     )
+
+
+def email_job(args: SendEmailArgs) -> JobRequest:
+    """POST /send-email is POST /jobs for the send_email task with every option at its default."""
+    return JobRequest.model_construct(
+        task="send_email", args=args.model_dump(mode="json"), queue=None, priority=5,
+        delay_seconds=None, run_at=None, max_attempts=None, timeout_seconds=None,
+    )  # fmt: skip
+
+
+def email_accepted(job_id: str) -> bytes:
+    return EmailAccepted(job_id=job_id).model_dump_json().encode()
 
 
 async def view_of(taskq: Taskq, req: EnqueueRequest, done: Enqueued, now_ms: int) -> Job:

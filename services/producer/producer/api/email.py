@@ -6,8 +6,8 @@ from fastapi import APIRouter, Response
 
 from producer.deps import IdempotencyKeyDep, RegistryDep, StrictJSONRoute, TaskqDep
 from producer.openapi import BODY, COMMON, problems
-from producer.schemas import EmailAccepted, JobRequest
-from producer.submit import enqueue_one, fingerprint
+from producer.schemas import EmailAccepted
+from producer.submit import email_accepted, email_job, enqueue_one, fingerprint
 from taskq.tasks import SendEmailArgs
 
 router = APIRouter(tags=["email"], route_class=StrictJSONRoute)
@@ -27,15 +27,10 @@ async def send_email(
     body: SendEmailArgs, taskq: TaskqDep, registry: RegistryDep, key: IdempotencyKeyDep
 ) -> Response:
     """Enqueue a ``send_email`` job. The body is the task's own argument model (validated once)."""
-    job = JobRequest.model_construct(
-        task="send_email", args=body.model_dump(mode="json"), queue=None, priority=5,
-        delay_seconds=None, run_at=None, max_attempts=None, timeout_seconds=None,
-    )  # fmt: skip
     fp = fingerprint("POST /send-email", body) if key else None
-    _, done, _ = await enqueue_one(taskq, registry, job, key, fp)
-    accepted = EmailAccepted(job_id=done.id)
+    _, done, _ = await enqueue_one(taskq, registry, email_job(body), key, fp)
     return Response(
-        accepted.model_dump_json(),
+        email_accepted(done.id),
         status_code=202 if done.created else 200,
         headers={"Location": f"/jobs/{done.id}"},
         media_type="application/json",
