@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make e2e`: build the images, start compose.yaml + compose.test.yaml under a fresh project name with
-# fresh secrets, run the e2e container (the scenarios in services/e2e/tests), then always tear the
+# fresh secrets, run the e2e container (the scenarios in services/e2e/scenarios), then always tear the
 # project down (containers, network, volumes) and exit with the suite's status.
 #
 #   COMPOSE       the compose command (default: docker compose)

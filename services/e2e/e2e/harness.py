@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any, TypeVar
 
 import docker
@@ -30,15 +31,16 @@ def wait_for(check: Callable[[], T | None], *, timeout: float, what: str, interv
     """Poll ``check`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds.
     The suite's only way to wait: a condition with a deadline, never a bare sleep."""
     deadline = time.monotonic() + timeout
-    last: Any = None
+    last: object = None
     while True:
         try:
-            last = check()
+            result = check()
         except (requests.RequestException, docker.errors.APIError) as exc:
             last = exc  # a transient error while polling is just another "not yet"
         else:
-            if last:
-                return last
+            if result:
+                return result
+            last = result
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
         time.sleep(interval)
@@ -100,7 +102,7 @@ class Api:
 
     def idle(self, name: str = "default") -> bool:
         view = self.queue(name)
-        return view["pending"] == 0 and view["scheduled"] == 0 and view["running"] == 0
+        return bool(view["pending"] == 0 and view["scheduled"] == 0 and view["running"] == 0)
 
     def workers(self) -> list[dict[str, Any]]:
         response = self.request("GET", "/workers")
@@ -165,12 +167,12 @@ class Fleet:
 
     def wait_healthy(self, containers: Iterable[Container], *, timeout: float = 60) -> None:
         for container in containers:
-            wait_for(lambda c=container: self.healthy(c), timeout=timeout, what=f"{container.name} healthy")
+            wait_for(partial(self.healthy, container), timeout=timeout, what=f"{container.name} healthy")
 
     def container_of(self, worker_id: str) -> Container:
         """The container a worker id belongs to: worker ids start with the host name (short id)."""
         for container in self.containers("worker"):
-            if worker_id.startswith(container.id[:12]):
+            if worker_id.startswith(container.short_id):
                 return container
         raise AssertionError(f"no worker container for worker id {worker_id!r}")
 

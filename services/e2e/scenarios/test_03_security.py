@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 
 import pytest
+
 from e2e.harness import Api, Fleet
 
 APP_UID = 10001
@@ -52,12 +53,15 @@ def test_8c_services_run_as_non_root_on_a_read_only_root_filesystem(fleet: Fleet
     assert host["Memory"] > 0, "no memory limit"
 
     code, output = container.exec_run(["python3", "-c", PROBE])
+    assert isinstance(output, bytes)
     uid_line, write_line = output.decode().strip().splitlines()
     assert code == 0, output
     assert uid_line == f"{APP_UID} {APP_UID}"
     assert write_line == "Read-only file system"
     # Every process in the container, PID 1 included, runs as the app user.
     code, status = container.exec_run(["cat", "/proc/1/status"])
+    assert code == 0, status
+    assert isinstance(status, bytes)
     uids = next(line for line in status.decode().splitlines() if line.startswith("Uid:")).split()[1:]
     assert set(uids) == {str(APP_UID)}
 

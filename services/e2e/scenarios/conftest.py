@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from e2e.harness import Api, Fleet, Sink, env, wait_for
 
 #: Figures the scenarios measured, printed at the end of the run (and so in the CI log).

@@ -13,6 +13,7 @@ from collections import Counter
 from datetime import datetime
 
 import pytest
+
 from e2e.harness import Api, Fleet, Sink, unique, wait_for
 
 
@@ -97,7 +98,7 @@ def test_5_killed_worker_job_is_reclaimed_after_its_lease_and_completes(
     job = done[victim]
     assert job["status"] == "succeeded", job
     assert job["attempts"] == 2, f"the job should have run again exactly once: {job}"
-    assert not str(job["worker"]).startswith(container.id[:12]), "a different worker must finish it"
+    assert not str(job["worker"]).startswith(container.short_id), "a different worker must finish it"
     reclaimed_after = datetime.fromisoformat(job["started_at"]).timestamp() - killed_at
     measured.append(f"scenario 5: the killed worker's job restarted elsewhere {reclaimed_after:.1f} s later")
     assert reclaimed_after < 3 + 5, "reclaimed later than lease (3 s) + maintenance slack"
