@@ -3,10 +3,13 @@ change (not per attempt), shared by the event loop and the lease thread."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
 from dataclasses import dataclass
+
+from redis.asyncio import Redis
 
 log = logging.getLogger("taskq.worker")
 
@@ -25,6 +28,14 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempt = 0
+
+
+async def drop_idle_connections(redis: Redis) -> None:
+    """After a failure, close the pool's idle connections: after a Redis restart every pooled
+    connection is dead, and each would otherwise fail once on its next use, long after the first
+    failure, making the outage look like it flaps."""
+    with contextlib.suppress(Exception):
+        await redis.connection_pool.disconnect(inuse_connections=False)
 
 
 class RedisState:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from croniter import croniter
 
 from taskq import RedisUnavailable, Taskq, TaskqError, TaskRegistry, fingerprint_of
-from worker.connection import Backoff, RedisState
+from worker.connection import Backoff, RedisState, drop_idle_connections
 from worker.settings import CronJob, WorkerSettings
 
 log = logging.getLogger("taskq.worker.cron")
@@ -69,6 +69,7 @@ class CronScheduler:
                 await self.fire(job, due[name])
             except RedisUnavailable as exc:
                 self.state.failed("cron", exc)
+                await drop_idle_connections(self.taskq.redis)
                 if time.time() < next_tick(job, due[name]):
                     await asyncio.sleep(backoff.next_delay())
                     continue  # retry this tick until the next one is due

@@ -20,7 +20,7 @@ from redis.asyncio.client import Pipeline
 
 from taskq import RedisUnavailable, ScriptCode, Taskq, connect
 from taskq.workers import WorkerBeat, queue_beat
-from worker.connection import RedisState
+from worker.connection import RedisState, drop_idle_connections
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("taskq.worker")
@@ -151,7 +151,13 @@ class LeaseKeeper(threading.Thread):
             queue_beat(pipe, taskq, beat, ttl_ms)
 
         try:
-            codes = await taskq.heartbeat(held, also=also)
+            try:
+                codes = await taskq.heartbeat(held, also=also)
+            except RedisUnavailable:
+                # This thread's connection may just be stale (Redis restarted while it sat idle): a
+                # renewal is idempotent, so try once more on a fresh connection before crying outage.
+                await drop_idle_connections(taskq.redis)
+                codes = await taskq.heartbeat(held, also=also)
         except RedisUnavailable as exc:
             self.state.failed("heartbeat", exc)
             return
@@ -183,3 +189,4 @@ class LeaseKeeper(threading.Thread):
                     )  # fmt: skip
         except RedisUnavailable as exc:
             self.state.failed("maintenance", exc)
+            await drop_idle_connections(taskq.redis)

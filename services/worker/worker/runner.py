@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from taskq import Ack, ClaimedJob, DeadReason, JobError, RedisUnavailable, Taskq, TaskRegistry
 from taskq.models import dumps
 from taskq.workers import deregister
-from worker.connection import Backoff, RedisState
+from worker.connection import Backoff, RedisState, drop_idle_connections
 from worker.cron import CronScheduler
 from worker.jobs import JobRunner
 from worker.lease import Identity, LeaseKeeper, Leases
@@ -187,6 +187,7 @@ class Worker:
                     break
                 except RedisUnavailable as exc:
                     self.state.failed("release", exc)
+                    await self.reset_connections()
                     if self._hard_stop.is_set() or not any(self.lease_alive(h) for h in group):
                         log.warning("could not hand back: the jobs return when their leases expire")
                         break
@@ -205,6 +206,10 @@ class Worker:
             hard.cancel()
             if self._hard_stop.is_set():
                 return
+
+    async def reset_connections(self) -> None:
+        await drop_idle_connections(self.taskq.redis)
+        await drop_idle_connections(self.waiter.redis)
 
     async def pause(self, seconds: float) -> None:
         """Wait before a retry; a second stop signal cuts it short."""
@@ -304,6 +309,7 @@ class Worker:
                 backoff.reset()
             except RedisUnavailable as exc:
                 self.state.failed("claim", exc)
+                await self.reset_connections()
                 await self.pause(backoff.next_delay())
 
     async def _claim(self, free: int) -> tuple[int, int | None]:
@@ -377,6 +383,7 @@ class Worker:
             )
         except RedisUnavailable as exc:
             self.state.failed("ack", exc)
+            await self.reset_connections()
             keep = [(a, h) for a, h in items if self.lease_alive(h)]
             for _, h in (item for item in items if item not in keep):
                 log.warning(
@@ -413,6 +420,7 @@ class Worker:
                 break
             except RedisUnavailable as exc:
                 self.state.failed("fail", exc)
+                await self.reset_connections()
                 if not self.lease_alive(h) or self._hard_stop.is_set():
                     log.warning("failure not recorded: the lease expired", extra={"job_id": h.job.id})
                     self.forget(h)
