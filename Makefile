@@ -12,7 +12,7 @@ COMPOSE_READ := $(if $(wildcard .env),,REDIS_PASSWORD=unset API_TOKEN=unset) $(C
 GEN_SECRET := python3 -c 'import secrets; print(secrets.token_urlsafe(32))'
 N ?= 3
 WORKERS ?= 2
-E2E_TIMEOUT ?= 900
+E2E_TIMEOUT ?= 600
 
 .PHONY: help install lint fmt test test-core test-redis7 bench
 .PHONY: up down logs ps scale e2e dev clean lint-docker lint-compose
