@@ -29,10 +29,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
-
 from taskq import Ack, EnqueueRequest, QueueConfig, Taskq
 from taskq.localserver import LocalRedis, find_server_binary
+from taskq.redis_client import connect_url
 
 try:  # the worker and producer run on uvloop when it is installed (uvicorn[standard] brings it)
     import uvloop
@@ -58,7 +57,7 @@ def pct(samples: list[float], p: float) -> float:
 
 def _claimer(url: str, queue: str, conn: Connection) -> None:
     async def main() -> None:
-        redis, blocking = Redis.from_url(url), Redis.from_url(url)
+        redis, blocking = connect_url(url), connect_url(url, blocking=True)
         taskq, waiter = Taskq(redis, QueueConfig(prefix=PREFIX)), Taskq(blocking, QueueConfig(prefix=PREFIX))
         await taskq.claim(queue, "warm", 1)
         conn.send("ready")
@@ -86,7 +85,7 @@ async def wakeup(url: str, samples: int) -> list[float]:
     proc = mp.get_context("spawn").Process(target=_claimer, args=(url, queue, child))
     proc.start()
     assert parent.recv() == "ready"
-    redis = Redis.from_url(url)
+    redis = connect_url(url)
     taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
     latencies: list[float] = []
     for i in range(samples + 50):
@@ -114,7 +113,7 @@ async def fill(taskq: Taskq, queue: str, total: int, args: dict[str, object]) ->
 
 async def drain(url: str, queue: str, streams: int, batch: int) -> tuple[int, float]:
     """Claim + complete (fused with the next claim) until the queue is empty."""
-    redis = Redis.from_url(url, max_connections=streams + 2)
+    redis = connect_url(url, max_connections=streams + 2)
     taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
     done = 0
 
@@ -139,7 +138,7 @@ async def drain(url: str, queue: str, streams: int, batch: int) -> tuple[int, fl
 
 
 async def enqueue_rates(url: str, single: int, bulk: int) -> tuple[float, float]:
-    redis = Redis.from_url(url)
+    redis = connect_url(url)
     taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
     await taskq.enqueue("send_email", EMAIL, queue="enq-single")  # load scripts, register queue
     started = time.perf_counter()
@@ -159,7 +158,7 @@ async def enqueue_rates(url: str, single: int, bulk: int) -> tuple[float, float]
 
 
 async def memory_per_job(url: str, jobs: int) -> float:
-    redis = Redis.from_url(url)
+    redis = connect_url(url)
     taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
     await taskq.enqueue("send_email", EMAIL, queue="mem")  # the queue's fixed keys exist before we measure
     before = int((await redis.info("memory"))["used_memory"])
@@ -185,7 +184,7 @@ async def main_async(url: str, server: str, quick: bool) -> Results:
     wake = await wakeup(url, 500 if quick else 3000)
     drains = []
     total = 20_000 if quick else 200_000
-    redis = Redis.from_url(url)
+    redis = connect_url(url)
     taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
     for streams, batch in ((1, 100), (4, 100)):
         queue = f"drain-{streams}-{batch}"

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 from redis.asyncio import Redis
 
-from taskq import QueueConfig, Taskq
+from taskq import CoreSettings, QueueConfig, Taskq, connect
 from taskq.localserver import LocalRedis
 
 
@@ -39,7 +39,8 @@ def queue_name() -> str:
 
 @pytest.fixture
 async def redis(redis_server: LocalRedis) -> AsyncIterator[Redis]:
-    client = Redis.from_url(redis_server.url, socket_timeout=5, socket_connect_timeout=2)
+    # The services' own client (hiredis packing, short connect timeout), with room for a loaded CI box.
+    client = connect(CoreSettings(redis_url=redis_server.url, environment="test", redis_socket_timeout=10))
     yield client
     await client.aclose()
 

@@ -1,19 +1,59 @@
 """One way to open a Redis client for taskq: short timeouts, so an outage is an error in about a
-second (the producer answers 503 within 2 s) instead of a hang."""
+second (the producer answers 503 within 2 s) instead of a hang, and commands packed in C.
+
+redis-py's asyncio connections pack commands in Python, re-joining a growing buffer per argument;
+an enqueue of 1,000 jobs (7,000 arguments) spent ~12 ms there. hiredis (already the reply parser)
+packs the same bytes in ~2 ms, so taskq's connections use it.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlsplit
+
+import hiredis
 from redis.asyncio import Redis
+from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
 
 from taskq.settings import CoreSettings
+
+
+class _HiredisPacking:
+    def pack_command(self, *args: Any) -> list[bytes]:
+        # Same contract as redis-py's: a command name with a space ("CONFIG GET") is split in two.
+        first = args[0]
+        if (isinstance(first, str) and " " in first) or (isinstance(first, bytes) and b" " in first):
+            args = (*first.split(), *args[1:])
+        return [hiredis.pack_command(args)]
+
+
+class FastConnection(_HiredisPacking, Connection):
+    pass
+
+
+class FastSSLConnection(_HiredisPacking, SSLConnection):
+    pass
+
+
+class FastUnixConnection(_HiredisPacking, UnixDomainSocketConnection):
+    pass
+
+
+_BY_SCHEME: dict[str, type[Connection] | type[UnixDomainSocketConnection]] = {
+    "redis": FastConnection,
+    "rediss": FastSSLConnection,
+    "unix": FastUnixConnection,
+}
 
 
 def connect(settings: CoreSettings, *, blocking: bool = False, max_connections: int = 64) -> Redis:
     """A client from settings. ``blocking=True`` is for BZPOPMIN: no socket timeout on reads,
     because a blocked wait legitimately lasts longer than any command timeout (the wait itself is
-    bounded by its own timeout argument)."""
+    bounded by its own timeout argument, and ``Taskq.wait_for_work`` bounds the whole call)."""
+    dsn = settings.redis_dsn()
     return Redis.from_url(
-        settings.redis_dsn(),
+        dsn,
+        connection_class=_BY_SCHEME[urlsplit(dsn).scheme],
         socket_connect_timeout=settings.redis_connect_timeout,
         socket_timeout=None if blocking else settings.redis_socket_timeout,
         health_check_interval=0,
@@ -22,3 +62,8 @@ def connect(settings: CoreSettings, *, blocking: bool = False, max_connections: 
         decode_responses=False,
         client_name="taskq",
     )
+
+
+def connect_url(url: str, **kwargs: Any) -> Redis:
+    """``connect`` for a bare URL (tests, benchmarks, tools)."""
+    return connect(CoreSettings(redis_url=url, environment="test"), **kwargs)
