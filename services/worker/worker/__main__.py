@@ -1,4 +1,5 @@
-"""``python -m worker`` runs a worker; ``python -m worker check`` is its healthcheck.
+"""``python -m worker`` runs a worker; ``python -m worker check`` is its healthcheck;
+``python -m worker burst`` runs until the queues are empty, then exits.
 
 ``check`` exits 0 iff the worker of this container (its id is in ``$WORKER_STATE_DIR/taskq-worker.id``)
 has a fresh heartbeat in Redis, so a worker cut off from Redis, or hung, reports unhealthy.
@@ -80,11 +81,12 @@ def main(argv: list[str]) -> int:
     settings = WorkerSettings()
     if argv[1:2] == ["check"]:
         return asyncio.run(check(settings))
-    if argv[1:]:
+    if argv[1:] not in ([], ["burst"]):
         print("usage: python -m worker [check | burst]", file=sys.stderr)
         return 2
     setup_logging(settings.log_level)
-    return asyncio.run(serve(settings))
+    # burst: drain the queues, then stop (tests, benchmarks, one-off catch-up runs).
+    return asyncio.run(serve(settings, burst=argv[1:] == ["burst"]))
 
 
 if __name__ == "__main__":

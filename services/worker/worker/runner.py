@@ -259,10 +259,10 @@ class Worker:
 
     def _on_lost(self, job_id: str) -> None:
         h = self.held.get(job_id)
-        if h is None:
-            return
+        if h is None or (h.task is not None and h.task.done()):
+            return  # already finished: its ack raced the renewal, and the ack decides
         log.warning("lease lost: another worker may run this job; stopping it here", extra={"job_id": job_id})
-        if h.task is not None and not h.task.done():
+        if h.task is not None:
             h.stop_reason = "lost"
             h.task.cancel()
         elif h.task is None:
