@@ -133,6 +133,8 @@ async def test_complete_stores_result_with_ttl(taskq: Taskq, redis: Redis, queue
     job = (await taskq.claim(queue_name, "w", 1)).jobs[0]
     ok, _ = await taskq.complete(queue_name, [Ack(job.id, job.token, '{"answer": 42}')])
     assert ok == [True]
+    again, _ = await taskq.complete(queue_name, [Ack(job.id, job.token, '{"answer": 0}')])
+    assert again == [False]  # a repeated ack finds no holder: it cannot overwrite or double-count
     stored = await taskq.get_job(enq.id)
     assert stored is not None
     assert stored.status is JobStatus.SUCCEEDED
@@ -429,6 +431,19 @@ async def test_enqueue_many_is_atomic_per_queue_and_keeps_order(taskq: Taskq, qu
     assert all(o.created for o in out)
     claimed = (await taskq.claim(queue_name, "w", 100)).jobs
     assert [c.payload().args["tag"] for c in claimed] == [str(i) for i in range(100)]
+
+
+async def test_large_batches_enqueue_and_claim_whole(taskq: Taskq, queue_name: str) -> None:
+    from taskq import EnqueueRequest
+
+    out = await taskq.enqueue_many([EnqueueRequest("debug.noop", {}, queue=queue_name)] * 5000)
+    assert len({o.id for o in out}) == 5000
+    claimed = (await taskq.claim(queue_name, "w", 3000)).jobs
+    assert len(claimed) == 3000
+    ok, _ = await taskq.complete(queue_name, [Ack(j.id, j.token) for j in claimed])
+    assert all(ok)
+    stats = await taskq.stats(queue_name)
+    assert (stats.pending, stats.running, stats.counters["succeeded"]) == (2000, 0, 3000)
 
 
 async def test_queue_max_depth_refuses_and_writes_nothing(redis: Redis, prefix: str, queue_name: str) -> None:

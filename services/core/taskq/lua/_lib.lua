@@ -12,6 +12,15 @@ local function fmt(n)
   return string.format('%.0f', n)
 end
 
+-- One command over many arguments (ZADD key s1 m1 s2 m2 ..., ZREM key m1 m2 ...), in slices that
+-- stay within Lua's C stack limit for unpack().
+local function bulk(command, key, args)
+  local step = 4000
+  for i = 1, #args, step do
+    redis.call(command, key, unpack(args, i, math.min(i + step - 1, #args)))
+  end
+end
+
 -- Server time in ms: leases and due times follow one clock (Redis), never the callers' clocks.
 local function now_ms()
   local t = redis.call('TIME')
@@ -76,27 +85,38 @@ end
 
 -- Claim up to n pending jobs: each gets a lease deadline in the active set and a fresh fencing
 -- token. Appends {id, token, attempts, payload} per job to out. Ids whose hash is gone (expired or
--- deleted by hand) are dropped: there is nothing left to run.
+-- deleted by hand) are dropped: there is nothing left to run. Calls per job are kept to two (HMGET,
+-- HSET): one token range for the batch, one ZADD for the batch.
 local function claim_into(out, pending, active, marker, token_key, job_prefix, worker, lease_ms, n, now)
   if n <= 0 then return end
   local popped = redis.call('ZPOPMIN', pending, n)
+  if #popped == 0 then
+    redis.call('DEL', marker)
+    return
+  end
+  local token = redis.call('INCRBY', token_key, #popped / 2) - #popped / 2
   local deadline = fmt(now + lease_ms)
   local started = fmt(now)
+  local leases = {}
   for i = 1, #popped, 2 do
     local id = popped[i]
     local jk = job_prefix .. id
-    if redis.call('EXISTS', jk) == 1 then
-      local token = redis.call('INCR', token_key)
-      local attempts = redis.call('HINCRBY', jk, 'attempts', 1)
-      redis.call('HSET', jk, 'status', 'running', 'token', token, 'worker', worker, 'started_at', started)
-      redis.call('ZADD', active, deadline, id)
+    local cur = redis.call('HMGET', jk, 'payload', 'attempts', 'status')
+    token = token + 1
+    if cur[1] or cur[3] then
+      local attempts = (tonumber(cur[2]) or 0) + 1
+      redis.call('HSET', jk, 'status', 'running', 'attempts', attempts, 'token', token, 'worker', worker,
+        'started_at', started)
+      leases[#leases + 1] = deadline
+      leases[#leases + 1] = id
       out[#out + 1] = id
       out[#out + 1] = token
       out[#out + 1] = attempts
       -- A hash without a payload is a bad message: hand it over empty so the worker dead-letters it.
-      out[#out + 1] = redis.call('HGET', jk, 'payload') or ''
+      out[#out + 1] = cur[1] or ''
     end
   end
+  bulk('ZADD', active, leases)
   -- More work left: keep the marker set so another idle worker wakes up and shares it.
   if redis.call('ZCARD', pending) > 0 then
     redis.call('ZADD', marker, 0, 'm')

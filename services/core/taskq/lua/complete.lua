@@ -20,18 +20,21 @@ local finished = fmt(now)
 local out = {}
 local succeeded, cancelled, stale = 0, 0, 0
 local n = tonumber(ARGV[7])
+local done = {}
 for i = 0, n - 1 do
   local a = 8 + 4 * i
   local id, token = ARGV[a], ARGV[a + 1]
   local jk = prefix .. id
-  if redis.call('HGET', jk, 'token') == token then
+  local cur = redis.call('HMGET', jk, 'token', 'cancel')
+  if cur[1] == token then
     local status = 'succeeded'
     if ARGV[a + 2] == 'c' then status = 'cancelled' end
-    redis.call('ZREM', active, id)
-    redis.call('HSET', jk, 'status', status, 'result', ARGV[a + 3], 'finished_at', finished)
-    redis.call('HDEL', jk, 'token', 'cancel')
+    -- An empty token: nobody holds the job any more, so a repeated ack is refused as stale.
+    redis.call('HSET', jk, 'status', status, 'result', ARGV[a + 3], 'finished_at', finished, 'token', '')
+    if cur[2] then redis.call('HDEL', jk, 'cancel') end
     redis.call('PEXPIRE', jk, ttl)
     redis.call('PUBLISH', channel, id .. ' ' .. status)
+    done[#done + 1] = id
     if status == 'succeeded' then succeeded = succeeded + 1 else cancelled = cancelled + 1 end
     out[#out + 1] = 1
   else
@@ -39,6 +42,7 @@ for i = 0, n - 1 do
     out[#out + 1] = -2
   end
 end
+bulk('ZREM', active, done)
 if succeeded > 0 then
   redis.call('HINCRBY', stats, 'succeeded', succeeded)
   redis.call('HINCRBY', stats, 'processed', succeeded)

@@ -12,7 +12,7 @@
 -- ARGV[1] idempotency TTL ms   ARGV[2] max depth (0: unlimited)
 -- ARGV[3 + 5(i-1) ..] per item: id, payload, priority, delay ms, fingerprint ('' when no key)
 -- Returns: {code, enqueued_total_after} then per item {code, id, fingerprint}
---   code 1 created, 2 existing (idempotent repeat), -3 id already exists, -4 queue full (depth)
+--   code 1 created, 2 existing (idempotent repeat), -4 queue full (depth)
 
 --@include _lib.lua
 
@@ -35,8 +35,6 @@ for i = 1, n do
     out[#out + 1] = 2
     out[#out + 1] = string.sub(existing, 1, sep - 1)
     out[#out + 1] = string.sub(existing, sep + 1)
-  elseif redis.call('EXISTS', KEYS[3 + 2 * i]) == 1 then
-    return {-3, 0}
   else
     new = new + 1
     if fp ~= '' then seen[ik] = ARGV[a] .. ' ' .. fp end
@@ -52,7 +50,7 @@ if max_depth > 0 and new > 0 then
 end
 
 local now = now_ms()
-local woke = false
+local ready, later = {}, {}
 for i = 1, n do
   if out[3 * i - 2] == 1 then
     local a = 3 + 5 * (i - 1)
@@ -61,17 +59,21 @@ for i = 1, n do
     if delay > 0 then
       local due = fmt(now + delay)
       redis.call('HSET', jk, 'payload', payload, 'status', 'scheduled', 'priority', priority, 'scheduled_at', due)
-      redis.call('ZADD', scheduled, due, id)
+      later[#later + 1] = due
+      later[#later + 1] = id
     else
       redis.call('HSET', jk, 'payload', payload, 'status', 'queued', 'priority', priority)
-      redis.call('ZADD', pending, pending_score(priority, now), id)
+      ready[#ready + 1] = pending_score(priority, now)
+      ready[#ready + 1] = id
     end
     if fp ~= '' then
       redis.call('SET', KEYS[4 + 2 * i], id .. ' ' .. fp, 'PX', idem_ttl)
     end
-    woke = true
   end
 end
+bulk('ZADD', pending, ready)
+bulk('ZADD', scheduled, later)
+local woke = new > 0
 -- Wake one idle worker (it re-arms the marker for the next one while work is left). A delayed job
 -- wakes one too, so a worker sleeping until a later due time recomputes its timeout.
 if woke then redis.call('ZADD', marker, 0, 'm') end
