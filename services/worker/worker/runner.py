@@ -34,6 +34,10 @@ from worker.settings import WorkerSettings
 
 log = logging.getLogger("taskq.worker")
 
+#: Ack batches on the wire at once. Two lets Python run one batch while Redis answers the other; more
+#: only splits the same acks into smaller batches.
+FLUSHES_IN_FLIGHT = 2
+
 
 @dataclass(slots=True, eq=False)
 class Held:
@@ -73,7 +77,8 @@ class Worker:
         self.acks: dict[str, list[tuple[Ack, Held]]] = {}
         #: Claims the picker gave to a queue the flusher could not piggyback on: the fetch loop's next.
         self.owed: dict[str, int] = {}
-        self.flushing = False
+        self.flushing = 0  # flushes in flight
+        self._flushes: set[asyncio.Task[None]] = set()
         self.stopping = False
         self._closing = False  # the flusher exits once nothing is left to flush
         self._acks_ready = asyncio.Event()
@@ -347,32 +352,46 @@ class Worker:
     # ---------------------------------------------------------------- acking
 
     async def _flush_loop(self) -> None:
+        """Send the acks gathered since the last flush, up to ``FLUSHES_IN_FLIGHT`` at a time: while one
+        batch's round trip is out, the jobs claimed by the previous one run (Python and Redis overlap)."""
         backoff = Backoff()
         while True:
-            if not self.acks:
-                self._idle.set()
-                if self._closing:
-                    return
+            if not self.acks or self.flushing >= FLUSHES_IN_FLIGHT:
+                if not self.acks and not self.flushing:
+                    self._idle.set()
+                    if self._closing:
+                        return
                 self._acks_ready.clear()
                 await self._acks_ready.wait()
                 continue
             batch, self.acks = self.acks, {}
-            self.flushing = True
-            try:
-                freed = sum(len(items) for items in batch.values())
-                alloc = {} if self.stopping else self.picker.allocate(freed)
-                for queue, n in alloc.items():
-                    if queue not in batch:
-                        self.owed[queue] = self.owed.get(queue, 0) + n
-                for queue, items in batch.items():
-                    if not await self._flush_queue(queue, items, alloc.get(queue, 0)):
-                        await self.pause(backoff.next_delay())
-                        break
-                else:
-                    backoff.reset()
-            finally:
-                self.flushing = False
-                self._space.set()
+            self.flushing += 1
+            freed = sum(len(items) for items in batch.values())
+            alloc = {} if self.stopping else self.picker.allocate(freed)
+            for queue, n in alloc.items():
+                if queue not in batch:
+                    self.owed[queue] = self.owed.get(queue, 0) + n
+            flush = asyncio.create_task(self._flush_batch(batch, alloc, backoff))
+            self._flushes.add(flush)
+            flush.add_done_callback(self._flushes.discard)
+
+    async def _flush_batch(
+        self, batch: dict[str, list[tuple[Ack, Held]]], alloc: dict[str, int], backoff: Backoff
+    ) -> None:
+        try:
+            pending = list(batch.items())
+            while pending:
+                queue, items = pending.pop(0)
+                if not await self._flush_queue(queue, items, alloc.get(queue, 0)):
+                    for later, rest in pending:  # keep the other queues' acks for the next flush
+                        self.acks[later] = rest + self.acks.get(later, [])
+                    await self.pause(backoff.next_delay())
+                    return
+            backoff.reset()
+        finally:
+            self.flushing -= 1
+            self._acks_ready.set()
+            self._space.set()
 
     async def _flush_queue(self, queue: str, items: list[tuple[Ack, Held]], claim_next: int) -> bool:
         self.reserved += claim_next

@@ -12,7 +12,7 @@ import ipaddress
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
@@ -90,6 +90,9 @@ class WorkerSettings(CoreSettings):
     )
     worker_idle_wait_seconds: float = Field(
         default=5.0, gt=0, le=60, description="longest blocking wait for work before re-checking"
+    )
+    worker_event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto", description="auto: uvloop when installed"
     )
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
 
