@@ -58,8 +58,8 @@ def create_app(settings: ProducerSettings | None = None) -> FastAPI:
     app.state.registry = TaskRegistry.build(debug=settings.debug_tasks)
     for router in ROUTERS:
         app.include_router(router)
-    install_handlers(app)
-    install_openapi(app, auth=settings.api_token is not None)
+    install_handlers(app, [route for router in ROUTERS for route in router.routes])
+    install_openapi(app, auth=settings.api_token is not None, registry=app.state.registry)
     # add_middleware wraps: the last added is the outermost.
     token = settings.api_token.get_secret_value() if settings.api_token else None
     app.add_middleware(FastPath)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from http import HTTPStatus
 from typing import Any
 
@@ -10,6 +11,8 @@ from fastapi.openapi.utils import get_openapi
 
 from producer.middleware import PUBLIC_PATHS
 from producer.problems import PROBLEM_JSON, Problem
+from producer.schemas import IDEMPOTENCY_KEY_PATTERN
+from taskq import TaskRegistry
 
 #: Errors any route can answer: auth, rate limit, Redis outage.
 COMMON = (401, 429, 503)
@@ -35,7 +38,48 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-def install_openapi(app: FastAPI, *, auth: bool) -> None:
+def _task_variants(schemas: dict[str, Any], registry: TaskRegistry) -> None:
+    """``JobRequest`` becomes one variant per registered task (``task`` is its name, ``args`` its
+    model), so a client, and a fuzzer, knows which args go with which task."""
+    base = schemas["JobRequest"]
+    refs: dict[str, str] = {}
+    for spec in registry:
+        args_schema = spec.args_model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(args_schema.pop("$defs", {}))
+        schemas[spec.args_model.__name__] = args_schema
+        variant = copy.deepcopy(base)
+        variant.pop("examples", None) if spec.name != "send_email" else None
+        variant["title"] = f"JobRequest ({spec.name})"
+        variant["properties"]["task"] = {
+            "type": "string",
+            "const": spec.name,
+            "description": spec.description,
+        }
+        variant["properties"]["args"] = {"$ref": f"#/components/schemas/{spec.args_model.__name__}"}
+        if args_schema.get("required"):
+            variant["required"] = [*variant.get("required", []), "args"]
+        variant["not"] = {"required": ["delay_seconds", "run_at"]}  # one schedule at most
+        name = f"JobRequest.{spec.name}"
+        schemas[name] = variant
+        refs[spec.name] = f"#/components/schemas/{name}"
+    schemas["JobRequest"] = {
+        "title": "JobRequest",
+        "description": base.get("description", ""),
+        "oneOf": [{"$ref": ref} for ref in refs.values()],
+        "discriminator": {"propertyName": "task", "mapping": refs},
+    }
+
+
+def _idempotency_key(operation: dict[str, Any]) -> None:
+    # Checked by hand (a malformed key is a 400, not FastAPI's 422), so its shape is declared here.
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] == "Idempotency-Key":
+            parameter["schema"] = {
+                "type": "string", "pattern": IDEMPOTENCY_KEY_PATTERN, "minLength": 1, "maxLength": 255,
+            }  # fmt: skip
+
+
+def install_openapi(app: FastAPI, *, auth: bool, registry: TaskRegistry) -> None:
     def build() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
@@ -43,6 +87,7 @@ def install_openapi(app: FastAPI, *, auth: bool) -> None:
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         problem_ref = {"$ref": "#/components/schemas/Problem"}
+        _task_variants(schema["components"]["schemas"], registry)
         schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
             "type": "http",
             "scheme": "bearer",
@@ -50,6 +95,7 @@ def install_openapi(app: FastAPI, *, auth: bool) -> None:
         }
         for path, item in schema.get("paths", {}).items():
             for operation in item.values():
+                _idempotency_key(operation)
                 responses = operation.setdefault("responses", {})
                 for code, response in responses.items():
                     # FastAPI files error models under application/json; they are problem+json.

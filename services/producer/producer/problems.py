@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis import exceptions as rex
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, Route
 from starlette.types import Send
 
 from taskq import (
@@ -201,7 +202,20 @@ def as_problem(exc: TaskqError) -> ProblemError:
     return ProblemError(status, str(exc), slug=slug, headers=headers)
 
 
-def install_handlers(app: FastAPI) -> None:
+def _allowed_methods(request: Request, routes: Sequence[BaseRoute]) -> set[str]:
+    matched = [
+        route
+        for route in [*request.app.router.routes, *routes]
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] is not Match.NONE
+    ]
+    # A literal path (/jobs/batch) is its own resource even where a template (/jobs/{job_id}) matches.
+    literal = [route for route in matched if "{" not in route.path]
+    return {method for route in (literal or matched) for method in route.methods or ()}
+
+
+def install_handlers(app: FastAPI, routes: Sequence[BaseRoute]) -> None:
+    """``routes``: every API route (FastAPI keeps included routers' routes out of ``app.router.routes``)."""
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> Response:
         return problem_response(
@@ -211,9 +225,16 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         detail = exc.detail if isinstance(exc.detail, str) else None
+        headers = dict(exc.headers or {})
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no route for {request.url.path}"
-        return problem_response(request, exc.status_code, detail, headers=exc.headers)
+        elif exc.status_code == 405:
+            # Starlette names only the first route that matched the path; a path served by several
+            # routes (GET and DELETE /jobs/{id}) allows all of their methods.
+            methods = sorted(_allowed_methods(request, routes))
+            headers["Allow"] = ", ".join(methods)
+            detail = f"{request.method} is not allowed on {request.url.path}; allowed: {headers['Allow']}"
+        return problem_response(request, exc.status_code, detail, headers=headers)
 
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> Response:

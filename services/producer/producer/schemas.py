@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from taskq import Job
 from taskq.keys import QUEUE_NAME_RE
@@ -17,8 +17,25 @@ MAX_DELAY_SECONDS = 365 * 86_400
 MAX_BATCH = 1_000
 
 
+def _iso_text(value: object) -> object:
+    """run_at is JSON text; pydantic would also read a number as a Unix time, which the schema
+    (a date-time string) does not allow."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError("run_at must be an ISO 8601 date-time string")
+    return value
+
+
+def _integral(value: object) -> object:
+    """JSON Schema counts 3.0 as an integer; strict pydantic would not (it still refuses "3", true)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+JsonInt = Annotated[int, BeforeValidator(_integral)]
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=100_000)
+    # strict: JSON types are taken as they are ("5" is not a priority, true is not an attempt count).
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=100_000, strict=True)
 
 
 class JobRequest(_Strict):
@@ -41,14 +58,14 @@ class JobRequest(_Strict):
     queue: str | None = Field(
         default=None, pattern=QUEUE_NAME_RE.pattern, description="Queue; the task's own queue when omitted"
     )
-    priority: int = Field(default=5, ge=0, le=9, description="0-9, 9 most urgent")
+    priority: JsonInt = Field(default=5, ge=0, le=9, description="0-9, 9 most urgent")
     delay_seconds: float | None = Field(
         default=None, ge=0, le=MAX_DELAY_SECONDS, description="Run no earlier than this many seconds from now"
     )
-    run_at: AwareDatetime | None = Field(
-        default=None, description="Run no earlier than this time (ISO 8601 with a timezone)"
+    run_at: Annotated[AwareDatetime, BeforeValidator(_iso_text)] | None = Field(
+        default=None, strict=False, description="Run no earlier than this time (ISO 8601 with a timezone)"
     )
-    max_attempts: int | None = Field(
+    max_attempts: JsonInt | None = Field(
         default=None, ge=1, le=100, description="Executions before dead-lettering"
     )
     timeout_seconds: float | None = Field(

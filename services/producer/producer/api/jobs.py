@@ -7,6 +7,7 @@ import time
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from producer.deps import EventsDep, IdempotencyKeyDep, JobId, RegistryDep, StrictJSONRoute, TaskqDep
 from producer.openapi import BODY, COMMON, problems
@@ -15,6 +16,21 @@ from producer.schemas import BatchAccepted, BatchRequest, CancelResult, JobReque
 from producer.submit import check_task, enqueue_one, fingerprint, now_ms, raise_invalid, to_enqueue, view_of
 from taskq import Job, JobNotFound, JobStatus
 
+
+class _JobIdConvertor(Convertor[str]):
+    """Any segment but "batch": /jobs/batch is its own resource (a GET there is a 405, not a
+    malformed id), while a malformed id still reaches the route and gets its 422."""
+
+    regex = r"(?!batch$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("job_id", _JobIdConvertor())
 router = APIRouter(prefix="/jobs", tags=["jobs"], route_class=StrictJSONRoute)
 MAX_WAIT_SECONDS = 60
 
@@ -85,7 +101,9 @@ async def create_batch(
     return _json(BatchAccepted(jobs=list(jobs)), 202 if created else 200)
 
 
-@router.get("/{job_id}", response_model=Job, summary="Read a job", responses=problems(404, 422, *COMMON))
+@router.get(
+    "/{job_id:job_id}", response_model=Job, summary="Read a job", responses=problems(404, 422, *COMMON)
+)
 async def get_job(
     job_id: JobId,
     taskq: TaskqDep,
@@ -125,7 +143,7 @@ async def get_job(
 
 
 @router.delete(
-    "/{job_id}",
+    "/{job_id:job_id}",
     response_model=CancelResult,
     summary="Cancel a job",
     responses={
