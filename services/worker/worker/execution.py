@@ -2,6 +2,7 @@
 
 Timeouts stop what can be stopped: a coroutine is cancelled, a child process is killed. A thread cannot
 be stopped, so its job is recorded as timed out and the thread is left to finish on its own.
+Process handlers are timed here; the others by the worker's ``Deadlines``.
 """
 
 from __future__ import annotations
@@ -96,15 +97,10 @@ async def run_in_process(task: str, args: TaskArgs, timeout: float) -> Any:
 async def execute(
     handler: Handler, task: str, args: TaskArgs, ctx: JobContext, timeout: float, pool: Executor
 ) -> Any:
+    """Run the handler. Only process handlers are timed here (their child is killed); the worker times
+    coroutine and thread handlers itself (``worker.deadlines``) and cancels them."""
     if handler.mode is Mode.PROCESS:
         return await run_in_process(task, args, timeout)
-    deadline = asyncio.timeout(timeout)
-    try:
-        async with deadline:
-            if handler.mode is Mode.ASYNC:
-                return await handler.fn(args, ctx)
-            return await asyncio.get_running_loop().run_in_executor(pool, handler.fn, args, ctx)
-    except TimeoutError:
-        if not deadline.expired():
-            raise  # the handler's own timeout (a socket, say): an ordinary error
-        raise JobTimeout(f"exceeded its timeout of {timeout:g}s") from None
+    if handler.mode is Mode.ASYNC:
+        return await handler.fn(args, ctx)
+    return await asyncio.get_running_loop().run_in_executor(pool, handler.fn, args, ctx)

@@ -15,7 +15,7 @@ from taskq import Ack, DeadReason, JobError, NonRetryableError, TaskRegistry
 from worker.context import JobContext
 from worker.decode import Refused, decode
 from worker.execution import ChildFailed, JobTimeout, execute
-from worker.handlers import handlers_for
+from worker.handlers import Mode, handlers_for
 
 if TYPE_CHECKING:
     from worker.runner import Held, Worker
@@ -56,19 +56,21 @@ class JobRunner:
             job_id=h.job.id, queue=h.job.queue, task=task, attempt=h.job.attempts, token=h.job.token,
             settings=w.settings, taskq=w.taskq, loop=asyncio.get_running_loop(), resources=self.resources,
         )  # fmt: skip
+        timeout = runnable.payload.timeout
+        deadline = None if runnable.handler.mode is Mode.PROCESS else w.deadlines.add(h, timeout)
         try:
-            timeout = runnable.payload.timeout
             value = await execute(runnable.handler, task, runnable.args, ctx, timeout, w.pool)
-            text = w.result_text(value)
+            text = "null" if value is None else w.result_text(value)
         except asyncio.CancelledError:
+            if h.stop_reason == "timeout":
+                self._uncancel()
+                await self._timed_out(h, task, f"exceeded its timeout of {timeout:g}s")
+                return
             if not self._stopped_by_us(h, task):
                 raise
             return
         except JobTimeout as exc:
-            status = await w.record_failure(
-                h, JobError(type="JobTimeout", message=str(exc)), retryable=True, reason=DeadReason.TIMEOUT
-            )
-            self._log(h, "timeout", task, logging.WARNING, status=status)
+            await self._timed_out(h, task, str(exc))
             return
         except ChildFailed as exc:
             reason = DeadReason.ERROR if exc.retryable else DeadReason.NON_RETRYABLE
@@ -90,15 +92,28 @@ class JobRunner:
                            "outcome": _failed(status), "status": status},
                 )  # fmt: skip
             return
+        finally:
+            if deadline is not None:
+                w.deadlines.remove(h, deadline)
         w.ack(h, Ack(h.job.id, h.job.token, text))
         self._log(h, "succeeded", task)
 
+    async def _timed_out(self, h: Held, task: str, message: str) -> None:
+        error = JobError(type="JobTimeout", message=message)
+        status = await self.worker.record_failure(h, error, retryable=True, reason=DeadReason.TIMEOUT)
+        self._log(h, "timeout", task, logging.WARNING, status=status)
+
+    @staticmethod
+    def _uncancel() -> None:
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
+
     def _stopped_by_us(self, h: Held, task: str) -> bool:
         """The worker cancelled this job itself (cancel request, lease lost, grace over): settle it."""
-        current = asyncio.current_task()
-        if h.stop_reason is None or current is None:
+        if h.stop_reason is None:
             return False
-        current.uncancel()
+        self._uncancel()
         if h.stop_reason == "cancel":
             self.worker.ack(h, Ack(h.job.id, h.job.token, cancelled=True))
             self._log(h, "cancelled", task)

@@ -13,12 +13,12 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from redis.asyncio.client import Pipeline
 
-from taskq import RedisUnavailable, ScriptCode, Taskq, connect
+from taskq import ClaimedJob, RedisUnavailable, ScriptCode, Taskq, connect
 from taskq.workers import WorkerBeat, queue_beat
 from worker.connection import RedisState, drop_idle_connections
 from worker.settings import WorkerSettings
@@ -41,9 +41,10 @@ class Leases:
         self._lock = threading.Lock()
         self._by_id: dict[str, Lease] = {}
 
-    def add(self, job_id: str, queue: str, token: int, until: float) -> None:
+    def add_many(self, jobs: Iterable[ClaimedJob], until: float) -> None:
         with self._lock:
-            self._by_id[job_id] = Lease(queue, token, until)
+            for job in jobs:
+                self._by_id[job.id] = Lease(job.queue, job.token, until)
 
     def remove(self, job_id: str) -> None:
         with self._lock:

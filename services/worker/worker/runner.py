@@ -27,6 +27,7 @@ from taskq.models import dumps
 from taskq.workers import deregister
 from worker.connection import Backoff, RedisState, drop_idle_connections
 from worker.cron import CronScheduler
+from worker.deadlines import Deadlines
 from worker.jobs import JobRunner
 from worker.lease import Identity, LeaseKeeper, Leases
 from worker.queues import WeightedPicker
@@ -87,6 +88,7 @@ class Worker:
         self._stop = asyncio.Event()
         self._hard_stop = asyncio.Event()
         self.keeper: LeaseKeeper | None = None
+        self.deadlines: Deadlines[Held] = Deadlines(asyncio.get_running_loop(), self._on_timeout)
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -229,11 +231,12 @@ class Worker:
         return lease is not None and time.monotonic() < lease.until
 
     def accept(self, jobs: list[ClaimedJob], sent_at: float) -> None:
-        until = sent_at + self.settings.lease_seconds
+        if not jobs:
+            return
+        self.leases.add_many(jobs, sent_at + self.settings.lease_seconds)
         for job in jobs:
             h = Held(job)
             self.held[job.id] = h
-            self.leases.add(job.id, job.queue, job.token, until)
             if self.running < self.concurrency:
                 self._start(h)
             else:
@@ -274,6 +277,11 @@ class Worker:
             with contextlib.suppress(ValueError):
                 self.ready.remove(h)
             self.forget(h)
+
+    def _on_timeout(self, h: Held) -> None:
+        if h.task is not None and not h.task.done() and h.stop_reason is None:
+            h.stop_reason = "timeout"
+            h.task.cancel()
 
     def _on_cancel(self, job_id: str) -> None:
         h = self.held.get(job_id)
