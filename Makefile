@@ -15,6 +15,7 @@ WORKERS ?= 2
 E2E_TIMEOUT ?= 600
 
 .PHONY: help install lint fmt test test-core test-redis7 bench
+.PHONY: bench-worker
 .PHONY: up down logs ps scale e2e dev clean lint-docker lint-compose
 
 help: ## Show this help
@@ -44,6 +45,9 @@ test-redis7: install ## Run the core engine suite against Debian's redis-server 
 
 bench: install ## Run the core benchmarks (wake-up latency, throughput, enqueue, memory)
 	$(PY) python -m bench.core
+
+bench-worker: install ## Worker throughput vs Dramatiq and Celery (peers installed in bench/.venv-*)
+	$(PY) python -m bench.worker
 
 lint-docker: install ## hadolint on the three Dockerfiles, then `docker compose config -q` on both files
 	$(PY) hadolint services/producer/Dockerfile services/worker/Dockerfile services/e2e/Dockerfile
