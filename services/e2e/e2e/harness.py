@@ -165,7 +165,7 @@ class Fleet:
         state = self.state(container)
         return bool(state["Running"]) and state.get("Health", {}).get("Status") == "healthy"
 
-    def wait_healthy(self, containers: Iterable[Container], *, timeout: float = 60) -> None:
+    def wait_healthy(self, containers: Iterable[Container], *, timeout: float = 90) -> None:
         for container in containers:
             wait_for(partial(self.healthy, container), timeout=timeout, what=f"{container.name} healthy")
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 import pytest
@@ -130,6 +131,14 @@ def test_6_redis_restart_loses_nothing_api_answers_503_meanwhile_and_workers_res
     finally:
         redis.start()
     fleet.wait_healthy([redis])
+
+    # Recovered means every request succeeds again, not just the first: a burst from several clients
+    # at once makes the producer use several pooled Redis connections, including ones opened before
+    # the restart that it must not hand out dead.
+    wait_for(lambda: api.request("GET", "/readyz").status_code == 200, timeout=30, what="producer ready")
+    with ThreadPoolExecutor(8) as pool:
+        after_codes = Counter(pool.map(lambda _: api.request("GET", "/queues").status_code, range(64)))
+    assert after_codes == Counter({200: 64}), f"API not recovered after Redis came back: {after_codes}"
 
     done = api.wait_finished(ids, timeout=90)
     assert all(j["status"] == "succeeded" for j in done.values()), Counter(j["status"] for j in done.values())
