@@ -16,6 +16,7 @@ E2E_TIMEOUT ?= 600
 
 .PHONY: help install lint fmt test test-core test-redis7 bench
 .PHONY: bench-worker
+.PHONY: fuzz bench-producer
 .PHONY: up down logs ps scale e2e dev clean lint-docker lint-compose
 
 help: ## Show this help
@@ -48,6 +49,12 @@ bench: install ## Run the core benchmarks (wake-up latency, throughput, enqueue,
 
 bench-worker: install ## Worker throughput vs Dramatiq and Celery (peers installed in bench/.venv-*)
 	$(PY) python -m bench.worker
+
+fuzz: install ## Schemathesis on the producer's /openapi.json (all checks, bounded): no 5xx, no schema lie
+	$(PY) python tests/producer/fuzz.py --max-examples 25 --max-time 240
+
+bench-producer: install ## POST /send-email and /jobs vs the original sync-redis endpoint, wrk at 1/16/64 conns
+	$(PY) python -m bench.producer --out bench/results/producer.md
 
 lint-docker: install ## hadolint on the three Dockerfiles, then `docker compose config -q` on both files
 	$(PY) hadolint services/producer/Dockerfile services/worker/Dockerfile services/e2e/Dockerfile

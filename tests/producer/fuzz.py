@@ -78,7 +78,8 @@ def run_schemathesis(port: int, proc: subprocess.Popen[bytes], args: argparse.Na
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG),
         "run", f"http://127.0.0.1:{port}/openapi.json",
         # use_after_free: DELETE /jobs/{id} cancels a job, it does not erase it (it stays readable).
-        "--checks", "all", "--exclude-checks", "use_after_free", "--max-examples", str(args.max_examples), "--max-time", str(args.max_time),
+        "--checks", "all", "--exclude-checks", "use_after_free",
+        "--max-examples", str(args.max_examples), "--max-time", str(args.max_time),
         "--header", f"Authorization: Bearer {TOKEN}", "--request-timeout", "70", "--workers", "1",
         "--suppress-health-check", "too_slow,filter_too_much", "--no-shrink",
     ]  # fmt: skip

@@ -70,6 +70,17 @@ def _task_variants(schemas: dict[str, Any], registry: TaskRegistry) -> None:
     }
 
 
+#: email-validator refuses the special-use domains of RFC 6761 that JSON Schema's "email" allows.
+NOT_SPECIAL_USE = r"^(?!.*\.(?:arpa|invalid|local|localhost|onion|test)\.?$)"
+
+
+def _email_patterns(schemas: dict[str, Any]) -> None:
+    for schema in schemas.values():
+        for prop in schema.get("properties", {}).values():
+            if prop.get("format") == "email":
+                prop["pattern"] = NOT_SPECIAL_USE
+
+
 def _idempotency_key(operation: dict[str, Any]) -> None:
     # Checked by hand (a malformed key is a 400, not FastAPI's 422), so its shape is declared here.
     for parameter in operation.get("parameters", []):
@@ -88,6 +99,7 @@ def install_openapi(app: FastAPI, *, auth: bool, registry: TaskRegistry) -> None
         )
         problem_ref = {"$ref": "#/components/schemas/Problem"}
         _task_variants(schema["components"]["schemas"], registry)
+        _email_patterns(schema["components"]["schemas"])
         schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
             "type": "http",
             "scheme": "bearer",

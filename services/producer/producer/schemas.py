@@ -65,8 +65,8 @@ class JobRequest(_Strict):
     run_at: Annotated[AwareDatetime, BeforeValidator(_iso_text)] | None = Field(
         default=None, strict=False, description="Run no earlier than this time (ISO 8601 with a timezone)"
     )
-    max_attempts: JsonInt | None = Field(
-        default=None, ge=1, le=100, description="Executions before dead-lettering"
+    max_attempts: Annotated[int, Field(ge=1, le=100), BeforeValidator(_integral)] | None = Field(
+        default=None, description="Executions before dead-lettering"
     )
     timeout_seconds: float | None = Field(
         default=None, gt=0, le=7 * 86_400, description="Hard limit of one execution"
