@@ -78,6 +78,22 @@ async def start_worker() -> AsyncIterator[Callable[..., Awaitable[RunningWorker]
 
 
 @pytest.fixture
+def worker_with(
+    make_settings: Callable[..., WorkerSettings],
+    client_for: Callable[[WorkerSettings], Taskq],
+    start_worker: Callable[..., Awaitable[RunningWorker]],
+) -> Callable[..., Awaitable[Taskq]]:
+    """Start an in-process worker with these setting overrides; returns a client on the same prefix."""
+
+    async def start(**overrides: Any) -> Taskq:
+        settings = make_settings(**overrides)
+        await start_worker(settings)
+        return client_for(settings)
+
+    return start
+
+
+@pytest.fixture
 def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     procs: list[WorkerProcess] = []
 

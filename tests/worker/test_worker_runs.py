@@ -12,15 +12,12 @@ from worker.settings import WorkerSettings
 from worker.testing import TERMINAL, RunningWorker, wait_for, wait_status
 
 Start = Callable[..., Awaitable[RunningWorker]]
+WorkerWith = Callable[..., Awaitable[Taskq]]
 Client = Callable[[WorkerSettings], Taskq]
 
 
-async def test_jobs_overlap_up_to_the_concurrency(
-    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
-) -> None:
-    settings = make_settings(worker_concurrency=10)
-    taskq = client_for(settings)
-    await start_worker(settings)
+async def test_jobs_overlap_up_to_the_concurrency(worker_with: WorkerWith) -> None:
+    taskq = await worker_with(worker_concurrency=10)
     started = time.monotonic()
     ids = [(await taskq.enqueue("debug.sleep", {"seconds": 1})).id for _ in range(10)]
     for job_id in ids:
@@ -30,12 +27,8 @@ async def test_jobs_overlap_up_to_the_concurrency(
     assert time.monotonic() - started < 3.0
 
 
-async def test_async_job_past_its_timeout_is_cancelled_and_recorded(
-    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
-) -> None:
-    settings = make_settings()
-    taskq = client_for(settings)
-    await start_worker(settings)
+async def test_async_job_past_its_timeout_is_cancelled_and_recorded(worker_with: WorkerWith) -> None:
+    taskq = await worker_with()
     started = time.monotonic()
     job_id = (await taskq.enqueue("debug.sleep", {"seconds": 30}, timeout=0.3, max_attempts=1)).id
     job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
@@ -47,11 +40,9 @@ async def test_async_job_past_its_timeout_is_cancelled_and_recorded(
 
 
 async def test_cpu_spinning_job_past_its_timeout_is_killed_and_the_worker_lives_on(
-    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+    worker_with: WorkerWith,
 ) -> None:
-    settings = make_settings()
-    taskq = client_for(settings)
-    await start_worker(settings)
+    taskq = await worker_with()
     started = time.monotonic()
     spin = (await taskq.enqueue("debug.spin", {"seconds": 60}, timeout=0.5, max_attempts=1)).id
     job = await wait_status(taskq, spin, TERMINAL, timeout=15)
@@ -63,12 +54,8 @@ async def test_cpu_spinning_job_past_its_timeout_is_killed_and_the_worker_lives_
     assert (await wait_status(taskq, after, TERMINAL)).result == "still alive"
 
 
-async def test_spin_longer_than_several_leases_keeps_its_lease(
-    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
-) -> None:
-    settings = make_settings(lease_seconds=0.6, heartbeat_seconds=0.15, worker_maintenance_seconds=0.2)
-    taskq = client_for(settings)
-    await start_worker(settings)
+async def test_spin_longer_than_several_leases_keeps_its_lease(worker_with: WorkerWith) -> None:
+    taskq = await worker_with(lease_seconds=0.6, heartbeat_seconds=0.15, worker_maintenance_seconds=0.2)
     job_id = (await taskq.enqueue("debug.spin", {"seconds": 3.0}, max_attempts=1)).id
     job = await wait_status(taskq, job_id, TERMINAL, timeout=20)
     assert job.status is JobStatus.SUCCEEDED, job.error
@@ -78,14 +65,10 @@ async def test_spin_longer_than_several_leases_keeps_its_lease(
     assert stats.counters.get("stale_acks", 0) == 0
 
 
-async def test_a_blocked_event_loop_does_not_lose_leases(
-    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
-) -> None:
+async def test_a_blocked_event_loop_does_not_lose_leases(worker_with: WorkerWith) -> None:
     """The worker shares this test's event loop: ``time.sleep`` here blocks it for five lease lengths.
     The lease thread renews anyway, so the reaper (run by the same worker's thread) takes nothing."""
-    settings = make_settings(lease_seconds=0.5, heartbeat_seconds=0.1, worker_maintenance_seconds=0.1)
-    taskq = client_for(settings)
-    await start_worker(settings)
+    taskq = await worker_with(lease_seconds=0.5, heartbeat_seconds=0.1, worker_maintenance_seconds=0.1)
     job_id = (await taskq.enqueue("debug.sleep", {"seconds": 0.5}, max_attempts=1)).id
     await wait_status(taskq, job_id, {JobStatus.RUNNING})
     time.sleep(2.5)
@@ -95,12 +78,8 @@ async def test_a_blocked_event_loop_does_not_lose_leases(
     assert (await taskq.stats("default")).counters.get("lost", 0) == 0
 
 
-async def test_progress_is_visible_and_cancellation_stops_a_running_job(
-    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
-) -> None:
-    settings = make_settings()
-    taskq = client_for(settings)
-    await start_worker(settings)
+async def test_progress_is_visible_and_cancellation_stops_a_running_job(worker_with: WorkerWith) -> None:
+    taskq = await worker_with()
     job_id = (await taskq.enqueue("debug.sleep", {"seconds": 30})).id
 
     async def has_progress() -> bool:
@@ -120,11 +99,9 @@ async def test_progress_is_visible_and_cancellation_stops_a_running_job(
 
 
 async def test_errors_retry_with_backoff_then_dead_letter_without_a_traceback(
-    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+    worker_with: WorkerWith,
 ) -> None:
-    settings = make_settings()
-    taskq = client_for(settings)
-    await start_worker(settings)
+    taskq = await worker_with()
     retried = (await taskq.enqueue("debug.fail", {"message": "boom"}, max_attempts=3)).id
     permanent = (await taskq.enqueue("debug.fail", {"message": "nope", "retryable": False})).id
     job = await wait_status(taskq, retried, {JobStatus.FAILED}, timeout=15)
@@ -179,13 +156,9 @@ async def test_bad_messages_are_dead_lettered_unrun_and_the_worker_lives_on(
     assert (await wait_status(taskq, healthy, TERMINAL)).result == "fine"
 
 
-async def test_an_idle_worker_wakes_for_a_scheduled_job_without_polling(
-    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
-) -> None:
+async def test_an_idle_worker_wakes_for_a_scheduled_job_without_polling(worker_with: WorkerWith) -> None:
     # The idle wait is 30 s: only the next-due bound can start the delayed job on time.
-    settings = make_settings(worker_idle_wait_seconds=30, worker_maintenance_seconds=60)
-    taskq = client_for(settings)
-    await start_worker(settings)
+    taskq = await worker_with(worker_idle_wait_seconds=30, worker_maintenance_seconds=60)
     await taskq.enqueue("debug.noop", {})  # the worker is now blocked waiting for work
     job_id = (await taskq.enqueue("debug.noop", {"tag": "later"}, delay_ms=700)).id
     job = await wait_status(taskq, job_id, TERMINAL, timeout=10)

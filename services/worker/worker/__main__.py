@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
+import time
 from collections.abc import Callable
 
 from taskq import RedisUnavailable, Taskq, TaskRegistry, connect
@@ -68,8 +69,6 @@ async def check(settings: WorkerSettings) -> int:
     if last is None:
         print(f"worker {worker_id} is not registered", file=sys.stderr)
         return 1
-    import time
-
     age = time.time() - last / 1000
     limit = max(3 * settings.heartbeat_seconds, settings.lease_seconds)
     if age > limit:

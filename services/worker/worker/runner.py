@@ -129,6 +129,10 @@ class Worker:
                     task.cancel()
             await self._finish_in_hand()
             await self._drain_acks()
+            # A flush in flight when the signal came may have claimed more: they go straight back.
+            late_claims = list(self.ready)
+            self.ready.clear()
+            await self._hand_back(late_claims)
         finally:
             # Background loops end on flags as well as on cancel(): a cancellation that lands as a
             # redis call or a timeout completes can be absorbed, and stopping must not hang on it.
@@ -237,7 +241,7 @@ class Worker:
         for job in jobs:
             h = Held(job)
             self.held[job.id] = h
-            if self.running < self.concurrency:
+            if self.running < self.concurrency and not self.stopping:
                 self._start(h)
             else:
                 self.ready.append(h)

@@ -18,6 +18,7 @@ from croniter import croniter
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from taskq import CoreSettings, validate_queue_name
+from taskq.settings import PLACEHOLDER_SECRETS
 
 
 class CronJob(BaseModel):
@@ -129,6 +130,9 @@ class WorkerSettings(CoreSettings):
         self.allowlist()
         if self.smtp_tls and self.smtp_starttls:
             raise ValueError("SMTP_TLS and SMTP_STARTTLS are exclusive")
+        password = self.smtp_password.get_secret_value() if self.smtp_password else None
+        if self.environment == "production" and password in PLACEHOLDER_SECRETS:
+            raise ValueError("SMTP_PASSWORD is a placeholder: set the real one")
         return self
 
     def queue_weights(self) -> tuple[QueueWeight, ...]:
