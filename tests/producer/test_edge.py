@@ -3,8 +3,8 @@ limit, request ids and logs, and the OpenAPI document."""
 
 from __future__ import annotations
 
+import io
 import json
-import logging
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from producer import create_app
-from producer.logs import JsonFormatter
-from producer.testing import EMAIL, assert_problem, make_settings
+from producer.logs import AccessLog
+from producer.testing import EMAIL, assert_problem, make_settings, serve
 from taskq import Taskq
 from taskq.localserver import LocalRedis
 
@@ -134,28 +134,27 @@ async def test_request_id_is_echoed_or_made(client: httpx.AsyncClient) -> None:
     assert problem["request_id"] == "req-9"
 
 
-async def test_one_json_log_line_per_request_without_secrets(
-    make_client: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.INFO, logger="producer.access")
-    async with make_client(api_token=TOKEN) as client:
-        await client.post(
-            "/send-email?secret=q",
-            json=EMAIL,
-            headers={"Authorization": f"Bearer {TOKEN}", "X-Request-ID": "r-1"},
-        )
-    records = [r for r in caplog.records if r.name == "producer.access"]
-    assert len(records) == 1
-    line = JsonFormatter().format(records[0])
-    assert "\n" not in line
-    doc = json.loads(line)
-    assert (doc["msg"], doc["request_id"], doc["method"], doc["path"], doc["status"]) == (
+async def test_one_json_log_line_per_request_without_secrets(redis_server: LocalRedis, prefix: str) -> None:
+    out = io.BytesIO()
+    settings = make_settings(redis_server.url, prefix, api_token=TOKEN)
+    async with serve(settings, access_log=AccessLog(stream=out)) as client:
+        headers = {"Authorization": f"Bearer {TOKEN}", "X-Request-ID": "r-1"}
+        await client.post("/send-email?secret=q", json=EMAIL, headers=headers)
+        await client.get("/nope", headers=headers)
+    # Flushed at shutdown at the latest: one JSON object per line, one line per request.
+    lines = out.getvalue().decode().splitlines()
+    assert len(lines) == 2
+    first, second = (json.loads(line) for line in lines)
+    assert (first["msg"], first["request_id"], first["method"], first["path"], first["status"]) == (
         "request", "r-1", "POST", "/send-email", 202,
     )  # fmt: skip
-    assert doc["duration_ms"] >= 0
-    assert TOKEN not in line
-    assert "secret" not in line
-    assert "ada@example.com" not in line
+    assert second["status"] == 404
+    assert first["duration_ms"] >= 0
+    assert first["ts"].endswith("Z")
+    text = out.getvalue().decode()
+    assert TOKEN not in text
+    assert "secret" not in text
+    assert "ada@example.com" not in text
 
 
 async def test_openapi_documents_every_error_as_problem_json(client: httpx.AsyncClient) -> None:

@@ -31,8 +31,9 @@ class Coalescer:
         self._waiting.setdefault(req.queue, []).append((req, future))
         if req.queue not in self._flushers:
             self._flushers[req.queue] = asyncio.create_task(self._flush(req.queue))
-        # Shielded: a cancelled request must not cancel the call that carries other requests' jobs.
-        return await asyncio.shield(future)
+        # A cancelled request cancels only its own future: the flusher skips done futures, and the call
+        # carrying the other requests' jobs runs on in its own task.
+        return await future
 
     async def _flush(self, queue: str) -> None:
         batch: list[tuple[EnqueueRequest, asyncio.Future[Enqueued]]] = []

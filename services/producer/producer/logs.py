@@ -1,15 +1,16 @@
 """JSON-lines logging: one object per line; the message is a constant and user data are fields.
 
 Also configures uvicorn's own loggers, so nothing the process prints is plain text. Its access log is
-off: ``RequestContext`` writes one richer line per request instead.
+off: ``RequestContext`` writes one richer line per request instead, through ``AccessLog``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -20,8 +21,7 @@ _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": _now(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -57,3 +57,48 @@ def configure(level: str = "info") -> None:
 
     logging.config.dictConfig(log_config(level))
     sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+
+
+class AccessLog:
+    """The one JSON line per request, written in batches: one write per flush instead of a write and a
+    flush per request (py-spy: the syscall was most of a log line's cost). Like nginx's
+    ``access_log ... buffer=64k flush=250ms``: lines go out within ``interval`` seconds, when 64 KiB
+    have gathered, or at shutdown; a SIGKILL can lose the last ``interval`` of them."""
+
+    def __init__(
+        self, stream: BinaryIO | None = None, interval: float = 0.25, max_bytes: int = 64 * 1024
+    ) -> None:
+        self.stream = stream
+        self.interval = interval
+        self.max_bytes = max_bytes
+        self._lines: list[bytes] = []
+        self._size = 0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def __call__(self, fields: dict[str, Any]) -> None:
+        line = orjson.dumps(
+            {"ts": _now(), "level": "info", "logger": "producer.access", "msg": "request", **fields}
+        )
+        self._lines.append(line)
+        self._size += len(line) + 1
+        if self._size >= self.max_bytes:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.interval, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._lines:
+            return
+        stream = self.stream or sys.stderr.buffer
+        stream.write(b"\n".join(self._lines) + b"\n")
+        stream.flush()
+        self._lines.clear()
+        self._size = 0
+
+
+def _now(now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"

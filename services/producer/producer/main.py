@@ -15,6 +15,7 @@ from producer.api import ROUTERS
 from producer.coalesce import Coalescer
 from producer.events import EventHub
 from producer.fastpath import FastPath
+from producer.logs import AccessLog
 from producer.middleware import AccessGuard, BodyGuard, RequestContext
 from producer.openapi import install_openapi
 from producer.problems import install_handlers
@@ -28,8 +29,10 @@ Redis by one atomic script, run at least once by the workers. Every error is
 """
 
 
-def create_app(settings: ProducerSettings | None = None) -> FastAPI:
+def create_app(settings: ProducerSettings | None = None, *, access_log: AccessLog | None = None) -> FastAPI:
+    """The app. ``access_log`` receives one dict per request (default: JSON lines on stderr)."""
     settings = settings or ProducerSettings()
+    access = access_log or AccessLog()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,6 +47,7 @@ def create_app(settings: ProducerSettings | None = None) -> FastAPI:
         finally:
             await app.state.coalescer.close()
             await app.state.events.stop()
+            access.flush()
             await subscriber.aclose()
             await redis.aclose()
 
@@ -53,6 +57,8 @@ def create_app(settings: ProducerSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         redoc_url=None,
+        # No OpenTelemetry here: without this FastAPI asks for a tracer provider on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.registry = TaskRegistry.build(debug=settings.debug_tasks)
@@ -65,5 +71,5 @@ def create_app(settings: ProducerSettings | None = None) -> FastAPI:
     app.add_middleware(FastPath)
     app.add_middleware(AccessGuard, token=token, per_minute=settings.rate_limit_per_minute)
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContext)
+    app.add_middleware(RequestContext, access_log=access)
     return app

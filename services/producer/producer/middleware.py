@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import math
 import re
+import secrets
 import time
-import uuid
 from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producer.problems import send_problem
-
-log = logging.getLogger("producer.access")
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
 #: Paths open without a token: probes and scrapes run without credentials; the API description is
@@ -47,15 +46,16 @@ class RequestContext:
     """Assigns the request id (a sane incoming X-Request-ID, else a new one), echoes it, and logs one
     line per request with user data as fields only (path, never the query string or headers)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, access_log: Callable[[dict[str, Any]], None]) -> None:
         self.app = app
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         incoming = _header(scope, b"x-request-id")
-        rid = incoming.decode() if incoming and _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        rid = incoming.decode() if incoming and _REQUEST_ID.match(incoming) else secrets.token_hex(16)
         scope.setdefault("state", {})["request_id"] = rid
         started = time.perf_counter()
         status = 500
@@ -71,16 +71,15 @@ class RequestContext:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            log.info(
-                "request",
-                extra={
+            self.access_log(
+                {
                     "request_id": rid,
                     "method": scope["method"],
                     "path": scope["path"],
                     "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 3),
                     "client": (scope.get("client") or ("", 0))[0],
-                },
+                }
             )
 
 

@@ -24,9 +24,14 @@ def check_task(
 ) -> list[FieldError]:
     """Errors of ``args`` against the task's contract (the allow-list), located under ``loc``."""
     try:
-        # Strict, in JSON mode: the args are JSON, so "1" is not a number, yet an ISO string is a
-        # datetime. (The worker validates again, leniently, before running.)
-        registry.get(task).args_model.model_validate_json(orjson.dumps(_integral_floats(args)), strict=True)
+        model = registry.get(task).args_model
+        try:
+            # Python mode, strict: the common case, and never more lenient than JSON mode below.
+            model.model_validate(args, strict=True)
+        except ValidationError:
+            # Strict JSON mode decides: "1" is not a number, 3.0 is an integer, an ISO string is a
+            # datetime. (The worker validates again, leniently, before running.)
+            model.model_validate_json(orjson.dumps(_integral_floats(args)), strict=True)
     except UnknownTask:
         names = ", ".join(spec.name for spec in registry)
         return [

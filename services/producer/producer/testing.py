@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from producer import ProducerSettings, create_app
+from producer.logs import AccessLog
 
 EMAIL = {"recipient_email": "ada@example.com", "subject": "Hello", "body": "Hi Ada"}
 
@@ -29,9 +30,11 @@ def make_settings(redis_url: str, prefix: str, **overrides: Any) -> ProducerSett
 
 
 @contextlib.asynccontextmanager
-async def serve(settings: ProducerSettings, **client_kw: Any) -> AsyncIterator[httpx.AsyncClient]:
+async def serve(
+    settings: ProducerSettings, access_log: AccessLog | None = None, **client_kw: Any
+) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan, behind an httpx client on the ASGI transport."""
-    app = create_app(settings)
+    app = create_app(settings, access_log=access_log)
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test", **client_kw) as client:
