@@ -149,3 +149,23 @@ async def test_cron_fires_once_per_tick_across_three_workers_and_survives_a_kill
         if proc.proc.poll() is None:
             proc.signal(signal.SIGTERM)
             assert await exit_code(proc, 15) == 0
+
+
+async def test_a_killed_workers_job_is_reaped_and_finished_by_another(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, spawn_worker: Spawn
+) -> None:
+    settings = make_settings(lease_seconds=1.5, heartbeat_seconds=0.3)
+    taskq = client_for(settings)
+    job_id = (await taskq.enqueue("debug.sleep", {"seconds": 1.0}, max_attempts=3)).id
+    victim = spawn_worker(settings)
+    await wait_status(taskq, job_id, {JobStatus.RUNNING}, timeout=20)
+    victim.signal(signal.SIGKILL)
+    assert await exit_code(victim, 10) == -signal.SIGKILL
+    survivor = spawn_worker(settings)
+    job = await wait_status(taskq, job_id, TERMINAL, timeout=30)
+    assert job.status is JobStatus.SUCCEEDED
+    assert job.attempts == 2  # the killed run counted; nothing lost, nothing stuck
+    assert job.worker is not None
+    assert str(survivor.proc.pid) in job.worker
+    survivor.signal(signal.SIGTERM)
+    assert await exit_code(survivor, 15) == 0

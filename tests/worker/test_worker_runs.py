@@ -7,6 +7,8 @@ import pickle
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
+
 from taskq import DeadReason, JobPayload, JobStatus, Taskq
 from worker.settings import WorkerSettings
 from worker.testing import TERMINAL, RunningWorker, wait_for, wait_status
@@ -187,3 +189,37 @@ async def test_queue_weights_share_claims(
     # 3:1 while both queues have work (a snapshot taken while the worker keeps going).
     assert low > 0
     assert high > 2 * low
+
+
+@pytest.mark.parametrize(
+    ("overrides", "how"),
+    [
+        # Concurrency 1: no slot to claim it again, so the next renewal is what learns the lease is gone.
+        ({"heartbeat_seconds": 0.2, "worker_concurrency": 1}, "renewal"),
+        # Slots free and slow renewals: the worker claims the job again while the stale run is in hand.
+        ({"heartbeat_seconds": 1.0, "lease_seconds": 5.0}, "reclaim"),
+    ],
+)
+async def test_a_job_taken_away_is_stopped_here_and_run_again(
+    overrides: dict[str, float],
+    how: str,
+    make_settings: Callable[..., WorkerSettings],
+    client_for: Client,
+    start_worker: Start,
+) -> None:
+    settings = make_settings(**overrides)
+    taskq = client_for(settings)
+    handle = await start_worker(settings)
+    job_id = (await taskq.enqueue("debug.sleep", {"seconds": 30})).id
+    await wait_status(taskq, job_id, {JobStatus.RUNNING})
+    first = handle.worker.held[job_id]
+    # Take the job away (as the reaper does after a lease expiry): the token the worker holds is dead.
+    assert await taskq.release("default", [(job_id, first.job.token)]) == 1
+
+    async def replaced() -> bool:
+        again = handle.worker.held.get(job_id)
+        stopped = first.task is not None and first.task.done()
+        return stopped and again is not None and again is not first and again.task is not None
+
+    await wait_for(replaced, 5, f"the stale run to be stopped ({how}) and the job run again")
+    assert first.stop_reason == "lost"

@@ -62,6 +62,7 @@ class JobRunner:
             value = await execute(runnable.handler, task, runnable.args, ctx, timeout, w.pool)
             text = "null" if value is None else w.result_text(value)
         except asyncio.CancelledError:
+            h.stop_seen = True
             if h.stop_reason == "timeout":
                 self._uncancel()
                 await self._timed_out(h, task, f"exceeded its timeout of {timeout:g}s")

@@ -46,6 +46,7 @@ class Held:
     task: asyncio.Task[None] | None = None
     #: Why the worker itself stopped the job: "cancel", "lost" or "shutdown".
     stop_reason: str | None = None
+    stop_seen: bool = False  # the job runner caught the cancellation
     started: float = field(default_factory=time.monotonic)
 
 
@@ -166,11 +167,9 @@ class Worker:
             hard.cancel()
         late = [h for h in self.held.values() if h.task is not None and not h.task.done()]
         for h in late:
-            h.stop_reason = "shutdown"
-            assert h.task is not None
-            h.task.cancel()
+            self.stop_job(h, "shutdown", force=True)
         if late:
-            await asyncio.gather(*(h.task for h in late if h.task), return_exceptions=True)
+            await asyncio.wait([h.task for h in late if h.task], timeout=5)
             log.warning("grace over: handing back unfinished jobs", extra={"jobs": [h.job.id for h in late]})
             await self._hand_back(late)
 
@@ -240,6 +239,13 @@ class Worker:
         self.leases.add_many(jobs, sent_at + self.settings.lease_seconds)
         for job in jobs:
             h = Held(job)
+            old = self.held.get(job.id)
+            if old is not None:
+                # Taken back (reaped or handed back) and claimed again by us before a renewal told us
+                # so: the old run is stale, stop it; the new claim is the one that counts.
+                self.stop_job(old, "lost", force=True)
+                with contextlib.suppress(ValueError):
+                    self.ready.remove(old)
             self.held[job.id] = h
             if self.running < self.concurrency and not self.stopping:
                 self._start(h)
@@ -261,7 +267,8 @@ class Worker:
 
     def forget(self, h: Held) -> None:
         """The job's outcome is settled (or no longer ours): free its slot."""
-        if self.held.pop(h.job.id, None) is not None:
+        if self.held.get(h.job.id) is h:  # not a newer claim of the same job
+            del self.held[h.job.id]
             self.leases.remove(h.job.id)
             self._space.set()
 
@@ -269,32 +276,44 @@ class Worker:
         self.acks.setdefault(h.job.queue, []).append((ack, h))
         self._acks_ready.set()
 
+    def stop_job(self, h: Held, reason: str, *, force: bool = False) -> None:
+        """Cancel a running job's task, and cancel it again every 0.2 s until the job runner has seen
+        it: a library may absorb one cancellation (one that lands as a timed read completes can be
+        lost in Python 3.11), and a job that ignores its stop would hold its slot forever."""
+        if force or h.stop_reason is None:
+            h.stop_reason = reason
+        self._cancel_until_seen(h)
+
+    def _cancel_until_seen(self, h: Held) -> None:
+        if h.task is None or h.task.done() or h.stop_seen:
+            return
+        h.task.cancel()
+        asyncio.get_running_loop().call_later(0.2, self._cancel_until_seen, h)
+
     def _on_lost(self, job_id: str) -> None:
         h = self.held.get(job_id)
         if h is None or (h.task is not None and h.task.done()):
             return  # already finished: its ack raced the renewal, and the ack decides
         log.warning("lease lost: another worker may run this job; stopping it here", extra={"job_id": job_id})
         if h.task is not None:
-            h.stop_reason = "lost"
-            h.task.cancel()
-        elif h.task is None:
+            self.stop_job(h, "lost", force=True)
+        else:
             with contextlib.suppress(ValueError):
                 self.ready.remove(h)
             self.forget(h)
 
     def _on_timeout(self, h: Held) -> None:
         if h.task is not None and not h.task.done() and h.stop_reason is None:
-            h.stop_reason = "timeout"
-            h.task.cancel()
+            self.stop_job(h, "timeout")
 
     def _on_cancel(self, job_id: str) -> None:
         h = self.held.get(job_id)
         if h is None or h.stop_reason is not None:
             return
-        h.stop_reason = "cancel"
-        if h.task is not None and not h.task.done():
-            h.task.cancel()
-        elif h.task is None:
+        if h.task is not None:
+            self.stop_job(h, "cancel")
+        else:
+            h.stop_reason = "cancel"
             with contextlib.suppress(ValueError):
                 self.ready.remove(h)
             self.ack(h, Ack(h.job.id, h.job.token, cancelled=True))
