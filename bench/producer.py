@@ -2,11 +2,12 @@
 
     uv run --frozen python -m bench.producer [--duration 5] [--out bench/results/producer.md]
 
-Starts one Valkey (taskq.localserver) and, one after the other, each server on 127.0.0.1: the
-original pattern (bench/original_app.py) and the real producer (``python -m producer``), each with 1
-and 2 uvicorn workers. wrk (Debian's package, C, not the bottleneck at this size: 1 thread up to 16
-connections, 2 beyond) drives each endpoint at 1, 16 and 64 connections after a 1 s warm-up. Redis is
-flushed between runs. Bounded: about (duration + 2) s per row.
+Starts one Valkey (taskq.localserver) and, all at once, each server on 127.0.0.1: the original
+pattern (bench/original_app.py) and the real producer (``python -m producer``), each with 1 and 2
+uvicorn workers. wrk (Debian's package, C, not the bottleneck at this size: 1 thread up to 16
+connections, 2 beyond) drives each endpoint at 1, 16 and 64 connections after a 1 s warm-up, the
+configurations interleaved over ``--rounds`` rounds (each row: the median round). Redis is flushed
+between runs. Bounded: about (duration + 2) s per row and round.
 """
 
 from __future__ import annotations
@@ -110,43 +111,71 @@ def stop_server(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
+@dataclass(frozen=True, slots=True)
+class Target:
+    server: str
+    workers: int
+    endpoint: str
+    url: str
+    script: str
+
+
 def bench(
     duration: float,
     server_filter: str | None,
     connections_list: tuple[int, ...],
     workers_list: tuple[int, ...],
+    rounds: int,
 ) -> list[Row]:
-    rows: list[Row] = []
+    """Every server runs at once (idle ones cost nothing); the rows are measured interleaved, round
+    after round, and each row reports its median round. The machine is shared, so load from elsewhere
+    falls on every configuration alike instead of on whichever ran during it."""
+    plan = [("original", ["/send-email"]), ("taskq", ["/send-email", "/jobs"])]
     with LocalRedis().running() as server, tempfile.TemporaryDirectory() as tmp:
         flush = redis.Redis.from_url(server.url)
-        scripts = {"email": wrk_script(tmp, EMAIL), "job": wrk_script(tmp, JOB)}
-        plan = [
-            ("original", ["/send-email"]),
-            ("taskq", ["/send-email", "/jobs"]),
-        ]
-        for kind, endpoints in plan:
-            if server_filter and kind != server_filter:
-                continue
-            for workers in workers_list:
-                port = free_port()
-                proc = start_server(kind, workers, port, server.url)
-                try:
+        scripts = {"/send-email": wrk_script(tmp, EMAIL), "/jobs": wrk_script(tmp, JOB)}
+        procs: list[subprocess.Popen[bytes]] = []
+        targets: list[Target] = []
+        try:
+            for kind, endpoints in plan:
+                if server_filter and kind != server_filter:
+                    continue
+                for workers in workers_list:
+                    port = free_port()
+                    procs.append(start_server(kind, workers, port, server.url))
                     wait_ready(f"http://127.0.0.1:{port}/docs")
                     for endpoint in endpoints:
-                        script = scripts["email" if endpoint == "/send-email" else "job"]
                         url = f"http://127.0.0.1:{port}{endpoint}"
-                        for connections in connections_list:
-                            flush.flushall()
-                            run_wrk(
-                                url, script, connections, 1
-                            )  # warm-up: connections, caches, JIT-less paths
-                            rps, p50, p99, errors = run_wrk(url, script, connections, duration)
-                            row = Row(kind, workers, endpoint, connections, rps, p50, p99, errors)
-                            print(row, flush=True)
-                            rows.append(row)
-                finally:
-                    stop_server(proc)
-        flush.close()
+                        targets.append(Target(kind, workers, endpoint, url, scripts[endpoint]))
+            samples: dict[tuple[Target, int], list[tuple[float, float, float, int]]] = {}
+            for round_no in range(rounds):
+                for connections in connections_list:
+                    for target in targets:
+                        flush.flushall()
+                        run_wrk(target.url, target.script, connections, 1)  # warm-up
+                        sample = run_wrk(target.url, target.script, connections, duration)
+                        samples.setdefault((target, connections), []).append(sample)
+                        print(
+                            round_no,
+                            target.server,
+                            target.workers,
+                            target.endpoint,
+                            connections,
+                            sample,
+                            flush=True,
+                        )
+        finally:
+            for proc in procs:
+                stop_server(proc)
+            flush.close()
+    rows = []
+    for target in targets:
+        for connections in connections_list:
+            runs = sorted(samples[(target, connections)], key=lambda r: r[0])
+            rps, p50, p99, errors = runs[len(runs) // 2]  # the median round by requests/s
+            rows.append(
+                Row(target.server, target.workers, target.endpoint, connections, rps, p50, p99, errors)
+            )
     return rows
 
 
@@ -169,8 +198,11 @@ def main() -> int:
     )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
     parser.add_argument("--only", choices=["original", "taskq"], help="benchmark one server only")
-    parser.add_argument("--connections", default="1,16,64", help="comma-separated wrk connection counts")
+    parser.add_argument(
+        "--connections", default=",".join(map(str, CONCURRENCY)), help="comma-separated wrk connection counts"
+    )
     parser.add_argument("--workers", default="1,2", help="comma-separated uvicorn worker counts")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; each row is the median")
     parser.add_argument("--out", help="write the markdown table to this file")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -179,13 +211,14 @@ def main() -> int:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     conns = tuple(int(c) for c in args.connections.split(","))
     workers = tuple(int(w) for w in args.workers.split(","))
-    rows = bench(args.duration, args.only, conns, workers)
+    rows = bench(args.duration, args.only, conns, workers, args.rounds)
     text = table(rows)
     print(text)
     if args.out:
         header = (
             f"# Producer benchmark\n\nRun {started} on {os.cpu_count()} cores ({socket.gethostname()}), "
-            f"{args.duration:g} s per row, wrk on the same machine.\n\n"
+            f"wrk on the same machine; every row is the median of {args.rounds} interleaved rounds of "
+            f"{args.duration:g} s.\n\n"
             "Command: `uv run --frozen python -m bench.producer --out bench/results/producer.md`\n\n"
         )
         Path(args.out).write_text(header + text + "\n", encoding="utf-8")
