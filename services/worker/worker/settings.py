@@ -95,7 +95,7 @@ class WorkerSettings(CoreSettings):
     worker_event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
         default="auto", description="auto: uvloop when installed"
     )
-    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR (any case)")
 
     # send_email
     smtp_host: str = Field(default="localhost")
@@ -122,6 +122,14 @@ class WorkerSettings(CoreSettings):
 
     # scheduled jobs
     cron_jobs: str = Field(default="[]", description="JSON list of {name, schedule, task, args, queue}")
+
+    @field_validator("log_level")
+    @classmethod
+    def _valid_level(cls, value: str) -> str:
+        level = value.strip().upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+            raise ValueError("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+        return level
 
     @model_validator(mode="after")
     def _check_worker(self) -> WorkerSettings:
