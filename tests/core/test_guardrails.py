@@ -3,6 +3,7 @@ half-written job, and an unreachable Redis fails fast instead of hanging."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -118,3 +119,18 @@ def test_settings_keep_the_password_out_of_the_logged_url() -> None:
     )
     assert "s3cr3t" not in settings.redacted_redis_url()
     assert "s3cr3t%2Fwith%3Aodd%40chars" in settings.redis_dsn()
+
+
+async def test_pooled_connections_survive_a_redis_restart() -> None:
+    """After a restart every pooled connection is dead; the next commands must still succeed."""
+    with LocalRedis().running() as server:
+        settings = CoreSettings(redis_url=server.url, environment="test")
+        client = connect(settings)
+        taskq = Taskq.from_settings(client, settings)
+        await asyncio.gather(*(taskq.enqueue("debug.noop", queue="restart") for _ in range(20)))
+        assert len(client.connection_pool._available_connections) > 1  # several pooled connections
+        server.restart()
+        results = await asyncio.gather(*(taskq.enqueue("debug.noop", queue="restart") for _ in range(20)))
+        assert all(r.created for r in results)
+        assert (await taskq.stats("restart")).pending == 40  # AOF kept the first 20
+        await client.aclose()

@@ -14,6 +14,9 @@ from urllib.parse import urlsplit
 import hiredis
 from redis.asyncio import Redis
 from redis.asyncio.connection import Connection, SSLConnection, UnixDomainSocketConnection
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from taskq.settings import CoreSettings
 
@@ -49,7 +52,13 @@ _BY_SCHEME: dict[str, type[Connection] | type[UnixDomainSocketConnection]] = {
 def connect(settings: CoreSettings, *, blocking: bool = False, max_connections: int = 64) -> Redis:
     """A client from settings. ``blocking=True`` is for BZPOPMIN: no socket timeout on reads,
     because a blocked wait legitimately lasts longer than any command timeout (the wait itself is
-    bounded by its own timeout argument, and ``Taskq.wait_for_work`` bounds the whole call)."""
+    bounded by its own timeout argument, and ``Taskq.wait_for_work`` bounds the whole call).
+
+    A command that meets a *closed connection* is retried once on a fresh one: after a Redis
+    restart every pooled connection is dead, and without this each would fail one request (a 503)
+    although Redis is back. Timeouts are never retried (the command may still be running), so an
+    outage still surfaces within the connect and socket timeouts.
+    """
     dsn = settings.redis_dsn()
     return Redis.from_url(
         dsn,
@@ -57,7 +66,7 @@ def connect(settings: CoreSettings, *, blocking: bool = False, max_connections: 
         socket_connect_timeout=settings.redis_connect_timeout,
         socket_timeout=None if blocking else settings.redis_socket_timeout,
         health_check_interval=0,
-        retry_on_timeout=False,
+        retry=Retry(NoBackoff(), retries=1, supported_errors=(RedisConnectionError,)),
         max_connections=max_connections,
         decode_responses=False,
         client_name="taskq",
