@@ -27,9 +27,10 @@ import time
 from dataclasses import asdict, dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+if TYPE_CHECKING:  # `check` (the healthcheck) runs often: it must not pay for importing aiosmtpd
+    from aiosmtpd.smtp import SMTP, Envelope, Session
 
 _DELAY = re.compile(r"\+delay(\d{1,6})@")
 _MAX_REQUEST = 8192
@@ -116,6 +117,8 @@ def _http_handler(mailbox: Mailbox) -> Any:
 
 
 async def serve(host: str, smtp_port: int, http_port: int) -> None:
+    from aiosmtpd.smtp import SMTP
+
     mailbox = Mailbox()
     loop = asyncio.get_running_loop()
     smtp_server = await loop.create_server(
