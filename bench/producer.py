@@ -13,6 +13,7 @@ between runs. Bounded: about (duration + 2) s per row and round.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -58,21 +59,25 @@ def wrk_script(directory: str, body: str) -> str:
     return str(path)
 
 
-def _ms(value: str, unit: str) -> float:
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+def _ms(text: str | None) -> float:
+    """wrk's latency ("812.00us", "3.21ms", "1.02s", "1.10m") in ms; NaN when it printed none."""
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text or "")
+    if match is None:
+        return math.nan
+    return float(match.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[match.group(2)]
 
 
 def run_wrk(url: str, script: str, connections: int, duration: float) -> tuple[float, float, float, int]:
     threads = 1 if connections <= 16 else 2
     cmd = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration:g}s", "--latency", "-s", script, url]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30, check=True).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    lat = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+(?:us|ms|s))$", out, re.MULTILINE))
-    p50, p99 = (_ms(*re.match(r"([\d.]+)(\w+)", lat[k]).groups()) for k in ("50", "99"))  # type: ignore[union-attr]
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    rps = float(found.group(1)) if found else 0.0
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     count = (int(bad.group(1)) if bad else 0) + (sum(int(g) for g in errors.groups()) if errors else 0)
-    return rps, p50, p99, count
+    return rps, _ms(lat.get("50")), _ms(lat.get("99")), count
 
 
 def wait_ready(url: str, timeout: float = 30.0) -> None:
