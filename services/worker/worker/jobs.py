@@ -11,7 +11,8 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
-from taskq import Ack, DeadReason, JobError, NonRetryableError, TaskRegistry
+from taskq import Ack, DeadReason, JobError, NonRetryableError, RedisUnavailable, TaskRegistry
+from worker.connection import Backoff
 from worker.context import JobContext
 from worker.decode import Refused, decode
 from worker.execution import ChildFailed, JobTimeout, execute
@@ -48,7 +49,7 @@ class JobRunner:
             runnable = decode(h.job, self.registry, self.handlers, w.settings.max_payload_bytes)
         except Refused as exc:
             error = JobError(type=exc.type_name, message=str(exc)[:MAX_MESSAGE])
-            await w.record_failure(h, error, retryable=False, reason=exc.reason)
+            await record_failure(w, h, error, retryable=False, reason=exc.reason)
             self._log(h, "refused", "", logging.WARNING, reason=exc.reason.value, error=error.message)
             return
         task = runnable.payload.task
@@ -76,14 +77,14 @@ class JobRunner:
         except ChildFailed as exc:
             reason = DeadReason.ERROR if exc.retryable else DeadReason.NON_RETRYABLE
             error = JobError(type=exc.type_name, message=str(exc)[:MAX_MESSAGE])
-            status = await w.record_failure(h, error, retryable=exc.retryable, reason=reason)
+            status = await record_failure(w, h, error, retryable=exc.retryable, reason=reason)
             self._log(h, _failed(status), task, logging.WARNING, status=status, traceback=exc.child_traceback)
             return
         except Exception as exc:
             retryable = not isinstance(exc, NonRetryableError)
             reason = DeadReason.ERROR if retryable else DeadReason.NON_RETRYABLE
             error = JobError(type=type(exc).__name__, message=str(exc)[:MAX_MESSAGE])
-            status = await w.record_failure(h, error, retryable=retryable, reason=reason)
+            status = await record_failure(w, h, error, retryable=retryable, reason=reason)
             if log.isEnabledFor(logging.WARNING):
                 log.warning(
                     "job " + _failed(status),
@@ -101,7 +102,7 @@ class JobRunner:
 
     async def _timed_out(self, h: Held, task: str, message: str) -> None:
         error = JobError(type="JobTimeout", message=message)
-        status = await self.worker.record_failure(h, error, retryable=True, reason=DeadReason.TIMEOUT)
+        status = await record_failure(self.worker, h, error, retryable=True, reason=DeadReason.TIMEOUT)
         self._log(h, "timeout", task, logging.WARNING, status=status)
 
     @staticmethod
@@ -124,6 +125,29 @@ class JobRunner:
         else:
             self._log(h, "handed_back", task, logging.WARNING)
         return True
+
+
+async def record_failure(w: Worker, h: Held, error: JobError, *, retryable: bool, reason: DeadReason) -> str:
+    """Record a failed execution; retried through an outage while the lease holds. Returns the status."""
+    backoff = Backoff()
+    while True:
+        try:
+            status = await w.taskq.fail(
+                h.job.queue, h.job.id, h.job.token, error,
+                retryable=retryable, reason=reason.value, attempts=h.job.attempts,
+            )  # fmt: skip
+            w.state.succeeded()
+            break
+        except RedisUnavailable as exc:
+            w.state.failed("fail", exc)
+            await w.reset_connections()
+            if not w.lease_alive(h) or w.hard_stop.is_set():
+                log.warning("failure not recorded: the lease expired", extra={"job_id": h.job.id})
+                w.forget(h)
+                return "dropped"
+            await w.pause(backoff.next_delay())
+    w.forget(h)
+    return "stale" if status is None else status.value
 
 
 def _failed(status: str) -> str:

@@ -22,7 +22,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from taskq import Ack, ClaimedJob, DeadReason, JobError, RedisUnavailable, Taskq, TaskRegistry
+from taskq import Ack, ClaimedJob, RedisUnavailable, Taskq, TaskRegistry
 from taskq.models import dumps
 from taskq.workers import deregister
 from worker.connection import Backoff, RedisState, drop_idle_connections
@@ -32,6 +32,7 @@ from worker.jobs import JobRunner
 from worker.lease import Identity, LeaseKeeper, Leases
 from worker.queues import WeightedPicker
 from worker.settings import WorkerSettings
+from worker.shutdown import drain_acks, finish_in_hand, hand_back
 
 log = logging.getLogger("taskq.worker")
 
@@ -85,9 +86,9 @@ class Worker:
         self._closing = False  # the flusher exits once nothing is left to flush
         self._acks_ready = asyncio.Event()
         self._space = asyncio.Event()
-        self._idle = asyncio.Event()  # no acks pending nor in flight
+        self.idle = asyncio.Event()  # no acks pending nor in flight
         self._stop = asyncio.Event()
-        self._hard_stop = asyncio.Event()
+        self.hard_stop = asyncio.Event()
         self.keeper: LeaseKeeper | None = None
         self.deadlines: Deadlines[Held] = Deadlines(asyncio.get_running_loop(), self._on_timeout)
 
@@ -100,9 +101,9 @@ class Worker:
                 extra={"in_hand": len(self.held), "grace_seconds": self.settings.worker_shutdown_grace},
             )
             self._stop.set()
-        elif not self._hard_stop.is_set():
+        elif not self.hard_stop.is_set():
             log.warning("second stop signal: handing back every job in hand now")
-            self._hard_stop.set()
+            self.hard_stop.set()
 
     async def run(self, *, install_signals: bool = True) -> int:
         loop = asyncio.get_running_loop()
@@ -128,12 +129,12 @@ class Worker:
             for task in (fetch, cron_task):
                 if task is not None:
                     task.cancel()
-            await self._finish_in_hand()
-            await self._drain_acks()
+            await finish_in_hand(self)
+            await drain_acks(self)
             # A flush in flight when the signal came may have claimed more: they go straight back.
             late_claims = list(self.ready)
             self.ready.clear()
-            await self._hand_back(late_claims)
+            await hand_back(self, late_claims)
         finally:
             # Background loops end on flags as well as on cancel(): a cancellation that lands as a
             # redis call or a timeout completes can be absorbed, and stopping must not hang on it.
@@ -156,67 +157,6 @@ class Worker:
         log.info("worker stopped", extra={"worker_id": self.id})
         return 0
 
-    async def _finish_in_hand(self) -> None:
-        waiting = [h for h in self.ready]
-        self.ready.clear()
-        await self._hand_back(waiting)
-        tasks = {h.task for h in self.held.values() if h.task is not None and not h.task.done()}
-        if tasks:
-            hard = asyncio.create_task(self._hard_stop.wait())
-            await self._wait_tasks(tasks, hard)
-            hard.cancel()
-        late = [h for h in self.held.values() if h.task is not None and not h.task.done()]
-        for h in late:
-            self.stop_job(h, "shutdown", force=True)
-        if late:
-            await asyncio.wait([h.task for h in late if h.task], timeout=5)
-            log.warning("grace over: handing back unfinished jobs", extra={"jobs": [h.job.id for h in late]})
-            await self._hand_back(late)
-
-    async def _wait_tasks(self, tasks: set[asyncio.Task[None]], hard: asyncio.Task[bool]) -> None:
-        deadline = time.monotonic() + self.settings.worker_shutdown_grace
-        pending: set[asyncio.Task[None]] = set(tasks)
-        while pending and not hard.done():
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return
-            await asyncio.wait([*pending, hard], timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
-            pending = {t for t in pending if not t.done()}
-
-    async def _hand_back(self, items: list[Held]) -> None:
-        by_queue: dict[str, list[Held]] = {}
-        for h in items:
-            by_queue.setdefault(h.job.queue, []).append(h)
-        for queue, group in by_queue.items():
-            pairs = [(h.job.id, h.job.token) for h in group]
-            backoff = Backoff()
-            while True:
-                try:
-                    released = await self.taskq.release(queue, pairs)
-                    log.info("handed back", extra={"queue": queue, "jobs": len(pairs), "released": released})
-                    break
-                except RedisUnavailable as exc:
-                    self.state.failed("release", exc)
-                    await self.reset_connections()
-                    if self._hard_stop.is_set() or not any(self.lease_alive(h) for h in group):
-                        log.warning("could not hand back: the jobs return when their leases expire")
-                        break
-                    await self.pause(backoff.next_delay())
-            for h in group:
-                self.forget(h)
-
-    async def _drain_acks(self) -> None:
-        while self.acks or self.flushing:
-            self._idle.clear()
-            waiter = asyncio.create_task(self._idle.wait())
-            hard = asyncio.create_task(self._hard_stop.wait())
-            bound = self.settings.lease_seconds
-            await asyncio.wait([waiter, hard], timeout=bound, return_when=asyncio.FIRST_COMPLETED)
-            waiter.cancel()
-            hard.cancel()
-            if self._hard_stop.is_set():
-                return
-
     async def reset_connections(self) -> None:
         await drop_idle_connections(self.taskq.redis)
         await drop_idle_connections(self.waiter.redis)
@@ -225,7 +165,7 @@ class Worker:
         """Wait before a retry; a second stop signal cuts it short."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(seconds):
-                await self._hard_stop.wait()
+                await self.hard_stop.wait()
 
     # ---------------------------------------------------------------- jobs in hand
 
@@ -389,7 +329,7 @@ class Worker:
         while True:
             if not self.acks or self.flushing >= FLUSHES_IN_FLIGHT:
                 if not self.acks and not self.flushing:
-                    self._idle.set()
+                    self.idle.set()
                     if self._closing:
                         return
                 self._acks_ready.clear()
@@ -456,25 +396,3 @@ class Worker:
 
     def result_text(self, value: object) -> str:
         return dumps(value)
-
-    async def record_failure(self, h: Held, error: JobError, *, retryable: bool, reason: DeadReason) -> str:
-        """Record a failed execution; retried through an outage while the lease holds. Returns the status."""
-        backoff = Backoff()
-        while True:
-            try:
-                status = await self.taskq.fail(
-                    h.job.queue, h.job.id, h.job.token, error,
-                    retryable=retryable, reason=reason.value, attempts=h.job.attempts,
-                )  # fmt: skip
-                self.state.succeeded()
-                break
-            except RedisUnavailable as exc:
-                self.state.failed("fail", exc)
-                await self.reset_connections()
-                if not self.lease_alive(h) or self._hard_stop.is_set():
-                    log.warning("failure not recorded: the lease expired", extra={"job_id": h.job.id})
-                    self.forget(h)
-                    return "dropped"
-                await self.pause(backoff.next_delay())
-        self.forget(h)
-        return "stale" if status is None else status.value
