@@ -73,10 +73,12 @@ def run_wrk(url: str, script: str, connections: int, duration: float) -> tuple[f
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30, check=True).stdout
     found = re.search(r"Requests/sec:\s+([\d.]+)", out)
     rps = float(found.group(1)) if found else 0.0
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.MULTILINE))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.MULTILINE))  # wrk pads "1.02s "
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     count = (int(bad.group(1)) if bad else 0) + (sum(int(g) for g in errors.groups()) if errors else 0)
+    if "50" not in lat or "99" not in lat:
+        print(f"wrk printed no latency percentiles:\n{out}", file=sys.stderr)
     return rps, _ms(lat.get("50")), _ms(lat.get("99")), count
 
 
