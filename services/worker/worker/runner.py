@@ -45,7 +45,7 @@ FLUSHES_IN_FLIGHT = 2
 class Held:
     job: ClaimedJob
     task: asyncio.Task[None] | None = None
-    #: Why the worker itself stopped the job: "cancel", "lost" or "shutdown".
+    #: Why the worker itself stopped the job: "cancel", "lost", "timeout" or "shutdown".
     stop_reason: str | None = None
     stop_seen: bool = False  # the job runner caught the cancellation
     started: float = field(default_factory=time.monotonic)
