@@ -15,7 +15,11 @@ from typing import Any, BinaryIO
 import orjson
 
 # Attributes every LogRecord has; anything else on a record was passed with ``extra=`` (a field).
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
+    "message",
+    "asctime",
+    "color_message",  # uvicorn's copy of the message with terminal colour codes
+}
 
 
 class JsonFormatter(logging.Formatter):
