@@ -14,6 +14,7 @@ from taskq import (
     InvalidTransition,
     JobError,
     JobNotFound,
+    JobPayload,
     JobStatus,
     PayloadTooLarge,
     QueueConfig,
@@ -407,6 +408,67 @@ async def test_idempotent_enqueue_returns_first_job(taskq: Taskq, queue_name: st
     assert (await taskq.stats(queue_name)).pending == 1
     with pytest.raises(IdempotencyConflict):
         await taskq.enqueue("debug.noop", queue=queue_name, idempotency_key="k1", fingerprint="b")
+
+
+async def test_conflicting_batch_under_a_used_key_writes_nothing(taskq: Taskq, queue_name: str) -> None:
+    from taskq import EnqueueRequest
+
+    first = [EnqueueRequest("debug.noop", {}, queue=queue_name, idempotency_key="k#0", fingerprint="A")]
+    await taskq.enqueue_many(first)
+    longer = [
+        EnqueueRequest("debug.noop", {}, queue=queue_name, idempotency_key=f"k#{i}", fingerprint="B")
+        for i in range(3)
+    ]
+    with pytest.raises(IdempotencyConflict):
+        await taskq.enqueue_many(longer)
+    stats = await taskq.stats(queue_name)
+    assert (stats.pending, stats.counters["enqueued"]) == (1, 1)
+
+
+async def test_key_without_fingerprint_returns_the_first_job(taskq: Taskq, queue_name: str) -> None:
+    first = await taskq.enqueue("debug.noop", {"tag": "a"}, queue=queue_name, idempotency_key="cron:tick:1")
+    again = await taskq.enqueue("debug.noop", {"tag": "b"}, queue=queue_name, idempotency_key="cron:tick:1")
+    assert (again.id, again.created) == (first.id, False)
+
+
+async def test_accepted_view_is_what_a_repeat_answers(taskq: Taskq, queue_name: str) -> None:
+    from taskq import EnqueueRequest
+
+    req = EnqueueRequest(
+        "debug.noop",
+        {},
+        queue=queue_name,
+        delay_ms=5_000,
+        idempotency_key="v",
+        fingerprint="f",
+        created_at_ms=1_000,
+    )
+    enq = (await taskq.enqueue_many([req]))[0]
+    found = await taskq.job_hash(enq.id)
+    assert found is not None
+    view = JobPayload.from_json(found[1]["payload"]).accepted_view()
+    assert (view.status, view.attempts, view.idempotency_key) == (JobStatus.SCHEDULED, 0, "v")
+    assert view.created_at.timestamp() == 1.0
+    assert view.scheduled_at is not None
+    assert view.scheduled_at.timestamp() == 6.0
+
+
+async def test_multi_queue_batch_over_a_full_queue_writes_nothing(
+    redis: Redis, prefix: str, queue_name: str
+) -> None:
+    from taskq import EnqueueRequest
+
+    small = Taskq(redis, QueueConfig(prefix=prefix, max_depth=2))
+    other = f"{queue_name}-other"
+    await small.enqueue_many([EnqueueRequest("debug.noop", {}, queue=queue_name)] * 2)
+    with pytest.raises(QueueFull):
+        await small.enqueue_many(
+            [
+                EnqueueRequest("debug.noop", {}, queue=other),
+                EnqueueRequest("debug.noop", {}, queue=queue_name),
+            ]
+        )
+    assert (await small.stats(other)).pending == 0
 
 
 async def test_fifty_concurrent_enqueues_with_one_key_make_one_job(taskq: Taskq, queue_name: str) -> None:

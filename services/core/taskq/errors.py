@@ -15,6 +15,7 @@ class ScriptCode(enum.IntEnum):
     STALE_TOKEN = -2  # the lease moved on: this worker no longer holds the job
     WRONG_STATE = -3  # the job is not in a state that allows this change
     QUEUE_FULL = -4  # admission control: the queue is at its maximum depth
+    IDEMPOTENCY_CONFLICT = -5  # enqueue: the key already names a job made from a different request
 
 
 class TaskqError(Exception):

@@ -92,6 +92,10 @@ def ms_to_datetime(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
+def _dt(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
 # One encoder, built once: json.dumps with non-default options builds a new encoder on every call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
@@ -114,6 +118,25 @@ class JobPayload:
     timeout: float
     created_at: int  # ms since the epoch, producer clock
     idempotency_key: str | None = None
+    run_at: int | None = None  # ms since the epoch, producer clock: when a delayed job was due
+
+    def accepted_view(self) -> Job:
+        """The job as it was when accepted. An idempotent repeat answers with exactly this, so the
+        same request gets the same body however far the job has got since."""
+        return Job(
+            id=self.id,
+            task=self.task,
+            args=self.args,
+            queue=self.queue,
+            priority=self.priority,
+            status=JobStatus.SCHEDULED if self.run_at is not None else JobStatus.QUEUED,
+            attempts=0,
+            max_attempts=self.max_attempts,
+            timeout_seconds=self.timeout,
+            created_at=_dt(self.created_at),
+            scheduled_at=None if self.run_at is None else _dt(self.run_at),
+            idempotency_key=self.idempotency_key,
+        )
 
     def to_json(self) -> str:
         doc: dict[str, Any] = {
@@ -129,6 +152,8 @@ class JobPayload:
         }
         if self.idempotency_key is not None:
             doc["idempotency_key"] = self.idempotency_key
+        if self.run_at is not None:
+            doc["run_at"] = self.run_at
         return dumps(doc)
 
     @classmethod
@@ -153,6 +178,7 @@ class JobPayload:
                 timeout=float(_typed(doc, "timeout", (int, float))),
                 created_at=_typed(doc, "created_at", int),
                 idempotency_key=doc.get("idempotency_key"),
+                run_at=doc.get("run_at"),
             )
         except (KeyError, TypeError) as exc:
             raise TaskqBadMessage(f"payload does not match the job schema: {exc}") from exc

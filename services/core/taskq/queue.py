@@ -102,7 +102,10 @@ class EnqueueRequest:
     timeout: float | None = None
     idempotency_key: str | None = None
     #: Identifies the request behind an idempotency key; a repeat with another fingerprint conflicts.
+    #: None: any repeat of the key returns the first job.
     fingerprint: str | None = None
+    #: The acceptance time (ms) to record, so a caller can answer with the very timestamps stored.
+    created_at_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +197,7 @@ class Taskq:
         validate_queue_name(req.queue)
         if not 0 <= req.priority <= 9:
             raise ValueError("priority must be between 0 and 9")
+        created = req.created_at_ms or time.time_ns() // 1_000_000
         return JobPayload(
             id=job_id or new_job_id(),
             task=req.task,
@@ -202,8 +206,9 @@ class Taskq:
             priority=req.priority,
             max_attempts=req.max_attempts or self.config.default_max_attempts,
             timeout=req.timeout or self.config.default_timeout,
-            created_at=time.time_ns() // 1_000_000,
+            created_at=created,
             idempotency_key=req.idempotency_key,
+            run_at=created + req.delay_ms if req.delay_ms > 0 else None,
         )
 
     async def enqueue(
@@ -247,9 +252,11 @@ class Taskq:
             for _, req, payload, text in items:
                 idem = req.idempotency_key
                 keys += [qk.job(payload.id), qk.idempotency(idem) if idem else qk.job(payload.id)]
-                fp = (req.fingerprint or fingerprint_of(text)) if idem else ""
+                fp = (req.fingerprint or "*") if idem else ""
                 args += [payload.id, text, req.priority, max(0, int(req.delay_ms)), fp]
             calls.append((self.scripts.enqueue, keys, args))
+        if len(calls) > 1 and self.config.max_depth > 0:
+            await self._check_depths(by_queue)
         async with redis_errors():
             if len(calls) == 1:
                 # The producer's hot path: one queue is one plain EVALSHA.
@@ -265,14 +272,14 @@ class Taskq:
             code = int(reply[0])
             if code == ScriptCode.QUEUE_FULL:
                 raise QueueFull(queue, int(reply[1]), self.config.max_depth)
+            if code == ScriptCode.IDEMPOTENCY_CONFLICT:
+                raise IdempotencyConflict(items[int(reply[1]) - 1][1].idempotency_key or "", _s(reply[2]))
             if code != ScriptCode.OK:
                 raise TaskqError(f"enqueue failed with code {code}")
             if queue not in self._known_queues:
                 new_queues.append(queue)
-            for n, (index, req, _, _) in enumerate(items):
-                item_code, job_id, fp = int(reply[2 + 3 * n]), _s(reply[3 + 3 * n]), _s(reply[4 + 3 * n])
-                if item_code == ScriptCode.EXISTING and req.fingerprint is not None and fp != req.fingerprint:
-                    raise IdempotencyConflict(req.idempotency_key or "", job_id)
+            for n, (index, _, _, _) in enumerate(items):
+                item_code, job_id = int(reply[2 + 3 * n]), _s(reply[3 + 3 * n])
                 results[index] = Enqueued(job_id, created=item_code == ScriptCode.OK)
         if new_queues:
             # The queue registry is fleet-wide (not in the queue's hash slot), so it is written
@@ -281,6 +288,22 @@ class Taskq:
                 await self.redis.sadd(self.keys.queues, *new_queues)
             self._known_queues.update(new_queues)
         return [r for r in results if r is not None]
+
+    async def _check_depths(self, by_queue: Mapping[str, Sequence[object]]) -> None:
+        """Admission for a batch spanning queues: the per-queue scripts are each all-or-nothing, but
+        together they are not, so refuse the batch up front when any queue would overflow. (A race
+        with concurrent enqueues can still fill a queue in between; its script then refuses alone.)"""
+        async with redis_errors():
+            pipe = self.redis.pipeline(transaction=False)
+            for queue in by_queue:
+                qk = self.queue_keys(queue)
+                pipe.zcard(qk.pending)
+                pipe.zcard(qk.scheduled)
+            counts = await pipe.execute()
+        for i, (queue, items) in enumerate(by_queue.items()):
+            depth = int(counts[2 * i]) + int(counts[2 * i + 1])
+            if depth + len(items) > self.config.max_depth:
+                raise QueueFull(queue, depth, self.config.max_depth)
 
     # ---------------------------------------------------------------- consuming
 

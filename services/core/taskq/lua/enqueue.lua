@@ -1,8 +1,9 @@
 #!lua
 -- enqueue.lua: add one or more jobs to one queue, atomically (all of them or none).
 --
--- Idempotency: an item with a fingerprint and an existing idempotency key creates nothing and
--- returns the job the key names, with the fingerprint it was created with (the caller compares).
+-- Idempotency: an item whose idempotency key already names a job creates nothing and returns that
+-- job. When its fingerprint (a digest of the request) differs from the one the key was first used
+-- with, the whole call is refused (-5) and nothing is written; fingerprint '*' matches any.
 -- Admission control: when max_depth > 0 and pending + scheduled + new jobs would exceed it, nothing
 -- is written. With the #!lua shebang Redis refuses the whole script up front when it is out of
 -- memory (noeviction), so a full Redis never leaves a half-written job.
@@ -12,7 +13,7 @@
 -- ARGV[1] idempotency TTL ms   ARGV[2] max depth (0: unlimited)
 -- ARGV[3 + 5(i-1) ..] per item: id, payload, priority, delay ms, fingerprint ('' when no key)
 -- Returns: {code, enqueued_total_after} then per item {code, id, fingerprint}
---   code 1 created, 2 existing (idempotent repeat), -4 queue full (depth)
+--   code 1 created, 2 existing (idempotent repeat); or {-4, depth} queue full, {-5, item, job id} conflict
 
 --@include _lib.lua
 
@@ -32,9 +33,12 @@ for i = 1, n do
   if fp ~= '' then existing = seen[ik] or redis.call('GET', ik) end
   if existing then
     local sep = string.find(existing, ' ', 1, true)
+    local first_fp = string.sub(existing, sep + 1)
+    -- Same key, different request: refuse the whole call before anything is written.
+    if fp ~= '*' and first_fp ~= fp then return {-5, i, string.sub(existing, 1, sep - 1)} end
     out[#out + 1] = 2
     out[#out + 1] = string.sub(existing, 1, sep - 1)
-    out[#out + 1] = string.sub(existing, sep + 1)
+    out[#out + 1] = first_fp
   else
     new = new + 1
     if fp ~= '' then seen[ik] = ARGV[a] .. ' ' .. fp end
