@@ -82,7 +82,7 @@ async def test_auth_required_everywhere_but_probes(make_client: Any, taskq: Task
     async with make_client(api_token=TOKEN) as client:
         for method, path in [("POST", "/send-email"), ("POST", "/jobs"), ("GET", "/queues"),
                              ("GET", "/tasks"), ("GET", "/workers"), ("GET", "/dead-letter"),
-                             ("GET", "/nope")]:  # fmt: skip
+                             ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/nope")]:  # fmt: skip
             response = await client.request(method, path, json=EMAIL if method == "POST" else None)
             assert_problem(response, 401)
             assert response.headers["www-authenticate"] == 'Bearer realm="taskq"'
@@ -94,6 +94,9 @@ async def test_auth_required_everywhere_but_probes(make_client: Any, taskq: Task
         assert ok.status_code == 202
         for path in ("/healthz", "/readyz", "/metrics"):
             assert (await client.get(path)).status_code == 200
+        with_token = {"Authorization": f"Bearer {TOKEN}"}
+        assert (await client.get("/openapi.json", headers=with_token)).status_code == 200
+        assert (await client.get("/docs", headers=with_token)).status_code == 200
     assert (await taskq.stats("default")).counters["enqueued"] == 1
 
 

@@ -23,11 +23,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from producer.problems import send_problem
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
-#: Paths open without a token: probes and scrapes run without credentials; the API description is
-#: public so Swagger UI can load it (its Authorize button then adds the token to calls).
-PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/openapi.json"}
-)
+#: Paths open without a token: probes and scrapes run without credentials. Everything else, the API
+#: description and Swagger UI included, needs the token when API_TOKEN is set (the contract says so;
+#: a browser reaches /docs with the token through a proxy or a header extension, or with auth off).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 

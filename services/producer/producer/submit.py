@@ -15,7 +15,17 @@ from pydantic import BaseModel, ValidationError
 
 from producer.problems import FieldError, ProblemError, field_errors
 from producer.schemas import EmailAccepted, JobRequest
-from taskq import Enqueued, EnqueueRequest, Job, JobStatus, Taskq, TaskRegistry, UnknownTask, fingerprint_of
+from taskq import (
+    Enqueued,
+    EnqueueRequest,
+    Job,
+    JobPayload,
+    JobStatus,
+    Taskq,
+    TaskRegistry,
+    UnknownTask,
+    fingerprint_of,
+)
 from taskq.tasks import SendEmailArgs
 
 
@@ -88,6 +98,7 @@ def to_enqueue(
         timeout=req.timeout_seconds,
         idempotency_key=idempotency_key,
         fingerprint=fp,
+        created_at_ms=now_ms,
     )
 
 
@@ -135,14 +146,15 @@ async def view_of(taskq: Taskq, req: EnqueueRequest, done: Enqueued, now_ms: int
     idempotent repeat named an earlier job."""
     if done.created:
         return created_view(taskq, req, done.id, now_ms)
-    job = await taskq.get_job(done.id, req.queue)
-    if job is None:
+    found = await taskq.job_hash(done.id, req.queue)
+    if found is None:
         raise ProblemError(
             409,
             "the job this Idempotency-Key named has expired; send the request with a new key",
             slug="idempotency-expired",
         )
-    return job
+    # The same request gets the same body: the job as first accepted, not as it is now.
+    return JobPayload.from_json(found[1].get("payload", b"")).accepted_view()
 
 
 def now_ms() -> int:
