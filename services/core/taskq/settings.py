@@ -6,6 +6,7 @@ environment. Values are validated here so a bad deployment fails at start, not a
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -51,6 +52,10 @@ class CoreSettings(BaseSettings):
     retry_backoff_max_seconds: float = Field(default=300.0, ge=0, le=86_400)
     queue_max_depth: int = Field(
         default=0, ge=0, description="0: unlimited; else enqueue beyond it is refused"
+    )
+    reports_dir: Path = Field(
+        default=Path("/tmp/reports"),  # noqa: S108 (compose mounts a shared volume here)
+        description="generate_report writes here; the producer serves GET /jobs/{id}/artifact from it",
     )
     debug_tasks: bool = Field(default=False, description="register debug.* tasks (tests and benchmarks)")
 

@@ -107,11 +107,7 @@ class WorkerSettings(CoreSettings):
     smtp_from: str = Field(default="taskq@localhost")
     smtp_timeout: float = Field(default=10.0, gt=0, le=300)
 
-    # generate_report
-    reports_dir: Path = Field(
-        default=Path("/tmp/reports"),  # noqa: S108 (compose mounts a volume here)
-        description="shared with the producer, which serves GET /jobs/{id}/artifact from it",
-    )
+    # generate_report writes to reports_dir (a core setting: the producer serves the files)
 
     # call_webhook
     webhook_allowlist: str = Field(
