@@ -63,6 +63,19 @@ async def test_wait_returns_as_soon_as_the_job_finishes(client: httpx.AsyncClien
     assert job["started_at"] is not None
 
 
+async def test_one_batch_ack_wakes_every_waiter(client: httpx.AsyncClient, taskq: Taskq) -> None:
+    ids = [await _enqueue(client) for _ in range(3)]
+    started = time.monotonic()
+    waiting = [asyncio.create_task(client.get(f"/jobs/{i}", params={"wait": 30})) for i in ids]
+    batch = await taskq.claim("default", "worker-1", 3)
+    done, _ = await asyncio.wait(waiting, timeout=0.3)
+    assert not done
+    await taskq.complete("default", [Ack(j.id, j.token) for j in batch.jobs], worker_id="worker-1")
+    responses = await asyncio.wait_for(asyncio.gather(*waiting), timeout=5)
+    assert time.monotonic() - started < 10  # woken by the event, long before the 30 s wait ends
+    assert [r.json()["status"] for r in responses] == ["succeeded"] * 3
+
+
 async def test_wait_also_ends_on_failure(client: httpx.AsyncClient, taskq: Taskq) -> None:
     job_id = await _enqueue(client, max_attempts=1)
     waiting = asyncio.create_task(client.get(f"/jobs/{job_id}", params={"wait": 30}))

@@ -78,7 +78,7 @@ class QueueKeys:
 
     @property
     def events(self) -> str:
-        """Pub/Sub channel: '<job id> <status>' when a job reaches a terminal state."""
+        """Pub/Sub channel: '<job id> <status>' lines (one or more per message) as jobs end."""
         return f"{self.base}:events"
 
     @property

@@ -106,5 +106,6 @@ class EventHub:
                 continue
             pinged = False
             if message["type"] == "pmessage":
-                job_id, _, _ = message["data"].decode("utf-8", "replace").partition(" ")
-                self._wake(job_id)
+                # One line per job ("<id> <status>"): a batch of acks publishes once.
+                for line in message["data"].decode("utf-8", "replace").splitlines():
+                    self._wake(line.partition(" ")[0])

@@ -21,6 +21,7 @@ local out = {}
 local succeeded, cancelled, stale = 0, 0, 0
 local n = tonumber(ARGV[7])
 local done = {}
+local events = {}
 for i = 0, n - 1 do
   local a = 8 + 4 * i
   local id, token = ARGV[a], ARGV[a + 1]
@@ -33,7 +34,7 @@ for i = 0, n - 1 do
     redis.call('HSET', jk, 'status', status, 'result', ARGV[a + 3], 'finished_at', finished, 'token', '')
     if cur[2] then redis.call('HDEL', jk, 'cancel') end
     redis.call('PEXPIRE', jk, ttl)
-    redis.call('PUBLISH', channel, id .. ' ' .. status)
+    events[#events + 1] = id .. ' ' .. status
     done[#done + 1] = id
     if status == 'succeeded' then succeeded = succeeded + 1 else cancelled = cancelled + 1 end
     out[#out + 1] = 1
@@ -43,6 +44,8 @@ for i = 0, n - 1 do
   end
 end
 bulk('ZREM', active, done)
+-- One message for the whole batch, a line per job: waiters are woken without a PUBLISH per job.
+if #events > 0 then redis.call('PUBLISH', channel, table.concat(events, '\n')) end
 if succeeded > 0 then
   redis.call('HINCRBY', stats, 'succeeded', succeeded)
   redis.call('HINCRBY', stats, 'processed', succeeded)
