@@ -7,36 +7,12 @@ off: ``RequestContext`` writes one richer line per request instead, through ``Ac
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
-import time
 from typing import Any, BinaryIO
 
 import orjson
 
-# Attributes every LogRecord has; anything else on a record was passed with ``extra=`` (a field).
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {
-    "message",
-    "asctime",
-    "color_message",  # uvicorn's copy of the message with terminal colour codes
-}
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
-            "ts": _now(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                doc[key] = value
-        if record.exc_info and record.exc_info[0] is not None:
-            doc["exc_type"] = record.exc_info[0].__name__
-            doc["exc"] = self.formatException(record.exc_info)
-        return orjson.dumps(doc, default=str).decode()
+from taskq.logs import utc_timestamp
 
 
 def log_config(level: str = "info") -> dict[str, Any]:
@@ -45,7 +21,7 @@ def log_config(level: str = "info") -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"json": {"()": f"{__name__}.JsonFormatter"}},
+        "formatters": {"json": {"()": "taskq.logs.JsonFormatter"}},
         "handlers": {"default": handler},
         "loggers": {
             "producer": {"handlers": ["default"], "level": level.upper(), "propagate": False},
@@ -81,7 +57,7 @@ class AccessLog:
 
     def __call__(self, fields: dict[str, Any]) -> None:
         line = orjson.dumps(
-            {"ts": _now(), "level": "info", "logger": "producer.access", "msg": "request", **fields}
+            {"ts": utc_timestamp(), "level": "info", "logger": "producer.access", "msg": "request", **fields}
         )
         self._lines.append(line)
         self._size += len(line) + 1
@@ -101,8 +77,3 @@ class AccessLog:
         stream.flush()
         self._lines.clear()
         self._size = 0
-
-
-def _now(now: float | None = None) -> str:
-    now = time.time() if now is None else now
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"

@@ -7,31 +7,10 @@ type and message).
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import time
-import traceback
-from typing import Any
 
-_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        doc: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if key not in _STANDARD and not key.startswith("_"):
-                doc[key] = value
-        if record.exc_info and record.exc_info[0] is not None:
-            doc["traceback"] = "".join(traceback.format_exception(*record.exc_info))
-        return json.dumps(doc, default=str, ensure_ascii=False)
+from taskq.logs import JsonFormatter
 
 
 def setup_logging(level: str = "INFO") -> None:
