@@ -55,6 +55,25 @@ def pct(samples: list[float], p: float) -> float:
 # ------------------------------------------------------------------ wake-up latency
 
 
+def _bare_popper(url: str, queue: str, conn: Connection) -> None:
+    """The floor on this machine: a bare BLPOP consumer (no lease, no claim), as taskiq and SAQ wait."""
+
+    async def main() -> None:
+        blocking = connect_url(url, blocking=True)
+        conn.send("ready")
+        while True:
+            got = await blocking.blpop([queue], timeout=5)
+            if got is None:
+                continue
+            claimed_ns = time.time_ns()
+            if got[1] == b"stop":
+                break
+            conn.send((int(got[1]), claimed_ns))
+        await blocking.aclose()
+
+    run(main())
+
+
 def _claimer(url: str, queue: str, conn: Connection) -> None:
     async def main() -> None:
         redis, blocking = connect_url(url), connect_url(url, blocking=True)
@@ -62,9 +81,9 @@ def _claimer(url: str, queue: str, conn: Connection) -> None:
         await taskq.claim(queue, "warm", 1)
         conn.send("ready")
         while True:
-            batch = await taskq.claim(queue, "claimer", 1)
+            # The worker's idle path: block on the queue's marker with the claim pipelined behind it.
+            batch = await waiter.wait_and_claim(queue, "claimer", 1, timeout=5)
             if not batch.jobs:
-                await waiter.wait_for_work([queue], timeout=5)
                 continue
             claimed_ns = time.time_ns()
             job = batch.jobs[0]
@@ -79,10 +98,11 @@ def _claimer(url: str, queue: str, conn: Connection) -> None:
     run(main())
 
 
-async def wakeup(url: str, samples: int) -> list[float]:
-    queue = "wakeup"
+async def wakeup(url: str, samples: int, bare: bool = False) -> list[float]:
+    queue = "wakeup-bare" if bare else "wakeup"
     parent, child = mp.Pipe()
-    proc = mp.get_context("spawn").Process(target=_claimer, args=(url, queue, child))
+    target = _bare_popper if bare else _claimer
+    proc = mp.get_context("spawn").Process(target=target, args=(url, queue, child))
     proc.start()
     assert parent.recv() == "ready"
     redis = connect_url(url)
@@ -92,11 +112,17 @@ async def wakeup(url: str, samples: int) -> list[float]:
         # Give the claimer time to ack and block again: we measure an *idle* worker waking up.
         await asyncio.sleep(0.002)
         t0 = time.time_ns()
-        await taskq.enqueue("debug.noop", {"t0": t0}, queue=queue)
+        if bare:
+            await redis.lpush(queue, t0)
+        else:
+            await taskq.enqueue("debug.noop", {"t0": t0}, queue=queue)
         sent, claimed = await asyncio.get_running_loop().run_in_executor(None, parent.recv)
         if i >= 50:  # warm-up
             latencies.append((claimed - sent) / 1e6)
-    await taskq.enqueue("debug.noop", {"stop": True}, queue=queue)
+    if bare:
+        await redis.lpush(queue, "stop")
+    else:
+        await taskq.enqueue("debug.noop", {"stop": True}, queue=queue)
     proc.join(10)
     await redis.aclose()
     return latencies
@@ -173,6 +199,7 @@ async def memory_per_job(url: str, jobs: int) -> float:
 class Results:
     server: str
     wake: list[float]
+    floor: list[float]
     drains: list[tuple[int, int, int, float]]  # streams, batch, jobs, seconds
     single_rate: float
     bulk_rate: float
@@ -182,6 +209,7 @@ class Results:
 
 async def main_async(url: str, server: str, quick: bool) -> Results:
     wake = await wakeup(url, 500 if quick else 3000)
+    floor = await wakeup(url, 500 if quick else 3000, bare=True)
     drains = []
     total = 20_000 if quick else 200_000
     redis = connect_url(url)
@@ -197,7 +225,7 @@ async def main_async(url: str, server: str, quick: bool) -> Results:
     )
     mem = await memory_per_job(url, 20_000 if quick else 100_000)
     payload = len(taskq.build_payload(EnqueueRequest("send_email", EMAIL)).to_json())
-    return Results(server, wake, drains, single_rate, bulk_rate, mem, payload)
+    return Results(server, wake, floor, drains, single_rate, bulk_rate, mem, payload)
 
 
 def report(r: Results, command: str) -> str:
@@ -213,6 +241,8 @@ def report(r: Results, command: str) -> str:
         f"| wake-up enqueue→claim p50 (idle blocking claimer, {len(r.wake)} samples) "
         f"| {statistics.median(r.wake):.3f} ms | < 0.6 ms |",
         f"| wake-up enqueue→claim p99 | {pct(r.wake, 99):.3f} ms | < 1 ms |",
+        f"| the floor here: bare LPUSH→BLPOP, no lease (how taskiq and SAQ wait) p50 / p99 "
+        f"| {statistics.median(r.floor):.3f} / {pct(r.floor, 99):.3f} ms | (reference) |",
     ]
     for streams, batch, jobs, seconds in r.drains:
         lines.append(

@@ -115,3 +115,24 @@ async def test_scripts_reload_after_redis_forgets_them(taskq: Taskq, redis: Redi
     assert all(e.created for e in out)
     await redis.script_flush()
     assert len((await taskq.claim(other, "w", 5)).jobs) == 1
+
+
+async def test_wait_and_claim_returns_the_job_with_the_wake_up(
+    redis_server: LocalRedis, taskq: Taskq, config: QueueConfig, queue_name: str
+) -> None:
+    from taskq import connect
+    from taskq.settings import CoreSettings
+
+    blocking = connect(CoreSettings(redis_url=redis_server.url, environment="test"), blocking=True)
+    waiter = Taskq(blocking, config)
+    await blocking.script_flush()  # the first call must also survive an empty script cache
+    wait = asyncio.create_task(waiter.wait_and_claim(queue_name, "w", 5, timeout=30))
+    await asyncio.sleep(0.05)  # let the waiter block first: the point is waking a blocked client
+    assert not wait.done()
+    enq = await taskq.enqueue("debug.noop", queue=queue_name)
+    batch = await asyncio.wait_for(wait, timeout=5)
+    assert [j.id for j in batch.jobs] == [enq.id]
+    assert (await taskq.stats(queue_name)).running == 1
+    empty = await waiter.wait_and_claim(queue_name, "w", 5, timeout=0.05)
+    assert empty.jobs == []
+    await blocking.aclose()

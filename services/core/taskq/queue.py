@@ -8,11 +8,10 @@ outcomes (stale token, not found, wrong state) come back from the scripts as ``S
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,22 +133,48 @@ class DeadPage:
     next_cursor: str | None
 
 
-@contextlib.asynccontextmanager
-async def redis_errors() -> AsyncIterator[None]:
-    """Translate redis-py's exceptions into taskq's. A timeout may hide a write that happened."""
-    try:
-        yield
-    except (rex.ConnectionError, rex.TimeoutError, OSError) as exc:
-        raise RedisUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
-    except rex.ResponseError as exc:
+def _translate(exc: BaseException) -> TaskqError | None:
+    """taskq's exception for a redis-py one (None: not a Redis condition, let it through)."""
+    if isinstance(exc, (rex.ConnectionError, rex.TimeoutError, OSError)):
+        return RedisUnavailable(f"Redis unavailable: {type(exc).__name__}")
+    if isinstance(exc, rex.ResponseError):
         text = str(exc)
-        if text.startswith("OOM") or "OOM" in text.split(" ", 2)[:2] or "maxmemory" in text:
-            raise RedisFull("Redis is out of memory (maxmemory reached): nothing was written") from exc
+        if text.startswith("OOM") or "maxmemory" in text:
+            return RedisFull("Redis is out of memory (maxmemory reached): nothing was written")
         if text.startswith(("NOAUTH", "WRONGPASS")):
-            raise RedisUnavailable("Redis refused the credentials") from exc
+            return RedisUnavailable("Redis refused the credentials")
         if text.startswith(("LOADING", "BUSY", "MASTERDOWN", "READONLY")):
-            raise RedisUnavailable(f"Redis is not ready: {text.split(' ', 1)[0]}") from exc
-        raise
+            return RedisUnavailable(f"Redis is not ready: {text.split(' ', 1)[0]}")
+    return None
+
+
+class _RedisErrors:
+    """Translate redis-py's exceptions into taskq's (a timeout may hide a write that happened).
+
+    A plain class, usable with ``with`` and ``async with``: it wraps every call on the hot path, and
+    a generator-based context manager costs several microseconds per use."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is not None and (translated := _translate(exc)) is not None:
+            raise translated from exc
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        self.__exit__(kind, exc, tb)
+
+
+_REDIS_ERRORS = _RedisErrors()
+
+
+def redis_errors() -> _RedisErrors:
+    return _REDIS_ERRORS
 
 
 def fingerprint_of(*parts: str) -> str:
@@ -323,6 +348,34 @@ class Taskq:
         except TimeoutError as exc:
             raise RedisUnavailable("Redis did not answer a blocking wait in time") from exc
         return None if got is None else markers[_s(got[0])]
+
+    async def wait_and_claim(self, queue: str, worker_id: str, n: int, timeout: float) -> ClaimBatch:
+        """Block until work may be waiting in ``queue`` (or ``timeout`` passes), then claim up to n.
+
+        One round trip instead of two: the claim is pipelined behind the BZPOPMIN on the same
+        connection, and Redis runs it the moment the blocked client wakes (commands of one
+        connection run in order), so the jobs come back with the wake-up itself. Use on the
+        blocking client, like ``wait_for_work``.
+        """
+        qk = self.queue_keys(queue)
+        wait = max(0.001, timeout)
+        claim = (
+            self.scripts.claim,
+            [qk.pending, qk.scheduled, qk.active, qk.marker, qk.token],
+            [qk.job_prefix, worker_id, self.config.lease_ms, n],
+        )
+        try:
+            async with redis_errors(), asyncio.timeout(wait + 2.0):
+                replies = await self.scripts.run_pipelined(
+                    self.redis, [claim], prelude=lambda pipe: pipe.bzpopmin([qk.marker], timeout=wait)
+                )
+        except TimeoutError as exc:
+            raise RedisUnavailable("Redis did not answer a blocking wait in time") from exc
+        flat = replies[0]
+        if isinstance(flat, Exception):
+            async with redis_errors():
+                raise flat
+        return ClaimBatch(_parse_claimed(queue, flat, 1), _due(flat[0]))
 
     async def claim(self, queue: str, worker_id: str, n: int = 1) -> ClaimBatch:
         qk = self.queue_keys(queue)

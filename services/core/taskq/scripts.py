@@ -73,7 +73,7 @@ class Scripts:
         self,
         redis: Redis,
         calls: Sequence[tuple[AsyncScript, Sequence[Any], Sequence[Any]]],
-        prelude: Callable[[Pipeline], None] | None = None,
+        prelude: Callable[[Pipeline], object] | None = None,
     ) -> list[Any]:
         """Run several script calls (after ``prelude``'s plain commands) in one round trip.
 
