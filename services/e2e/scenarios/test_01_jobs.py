@@ -119,15 +119,20 @@ def test_3_three_workers_finish_the_same_jobs_about_three_times_faster(
     assert all(n >= 1 for n in per_container.values()), f"jobs not spread over 3 workers: {per_container}"
 
 
-def test_1b_a_report_written_by_a_worker_is_readable_by_the_producer(api: Api, fleet: Fleet) -> None:
-    """The reports volume: a worker (UID 10001, read-only root) writes the CSV, and the producer,
-    which serves artifacts, sees the same file through its read-only mount."""
+def test_1b_a_report_written_by_a_worker_is_served_by_the_producer(api: Api, fleet: Fleet) -> None:
+    """The reports volume: a worker (UID 10001, read-only root) writes the CSV into it, and the
+    producer serves that file through its own read-only mount at GET /jobs/{id}/artifact."""
     job_id = api.submit("generate_report", {"title": "e2e", "rows": 10})
     job = api.wait_finished([job_id], timeout=60)[job_id]
     assert job["status"] == "succeeded", job
     name = str(job["result"]["artifact"])
-    read_first_line = "import sys; print(open('/reports/' + sys.argv[1]).readline().strip())"
-    code, output = fleet.one("producer").exec_run(["python3", "-c", read_first_line, name])
-    assert code == 0, output
-    assert isinstance(output, bytes)
-    assert output.decode().strip(), "the report is empty"
+
+    response = api.request("GET", f"/jobs/{job_id}/artifact")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("text/csv")
+    read = "import sys; sys.stdout.write(open('/reports/' + sys.argv[1], newline='').read())"
+    code, on_disk = fleet.one("producer").exec_run(["python3", "-c", read, name])
+    assert code == 0, on_disk
+    assert isinstance(on_disk, bytes)
+    assert response.content == on_disk
+    assert response.text.splitlines()[0], "the report is empty"
