@@ -134,3 +134,28 @@ async def test_pooled_connections_survive_a_redis_restart() -> None:
         assert all(r.created for r in results)
         assert (await taskq.stats("restart")).pending == 40  # AOF kept the first 20
         await client.aclose()
+
+
+async def test_frozen_redis_times_out_and_leaves_no_reply_behind() -> None:
+    """SIGSTOP: connections stay open and nothing answers. The call must fail within the timeout,
+    and once Redis thaws, the next call must read its own reply, not the late one of the first."""
+    import signal
+
+    with LocalRedis().running() as server:
+        settings = CoreSettings(redis_url=server.url, environment="test", redis_socket_timeout=0.5)
+        client = connect(settings, max_connections=1)
+        taskq = Taskq.from_settings(client, settings)
+        await taskq.enqueue("debug.noop", queue="frozen")
+        assert server.process is not None
+        server.process.send_signal(signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(RedisUnavailable):
+                await taskq.enqueue("debug.noop", queue="frozen")
+            assert time.monotonic() - started < 1.5
+        finally:
+            server.process.send_signal(signal.SIGCONT)
+        assert await client.ping() is True
+        stats = await taskq.stats("frozen")
+        assert stats.pending >= 1
+        await client.aclose()

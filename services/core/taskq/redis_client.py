@@ -28,7 +28,8 @@ class _HiredisPacking:
     ``socket_timeout`` set, redis-py wraps every *send* in ``asyncio.wait_for``, which on Python 3.11
     creates a task per command (two extra event-loop turns, ~25% of an enqueue's client CPU here).
     A send completes at once unless the kernel buffer is full, and a Redis that stops answering is
-    caught by the read timeout, which uses ``asyncio.timeout`` (no task).
+    caught by the read timeout, which uses ``asyncio.timeout`` (no task). A timed-out read drops the
+    connection, exactly as redis-py's own socket timeout does.
     """
 
     command_timeout: float | None
@@ -40,11 +41,17 @@ class _HiredisPacking:
     async def read_response(
         self, disable_decoding: bool = False, timeout: float | None = None, **kwargs: Any
     ) -> Any:
-        return await super().read_response(  # type: ignore[misc]
-            disable_decoding=disable_decoding,
-            timeout=self.command_timeout if timeout is None else timeout,
-            **kwargs,
-        )
+        # The command timeout must act as redis-py's socket timeout does (raise TimeoutError and
+        # drop the connection, whose reply is still due), not as an explicit ``timeout`` (which
+        # returns None and leaves the reply in the socket for the next command to read). So it is
+        # lent as socket_timeout for the read only; a connection serves one caller at a time.
+        self.socket_timeout = self.command_timeout
+        try:
+            return await super().read_response(  # type: ignore[misc]
+                disable_decoding=disable_decoding, timeout=timeout, **kwargs
+            )
+        finally:
+            self.socket_timeout = None
 
     def pack_command(self, *args: Any) -> list[bytes]:
         # Same contract as redis-py's: a command name with a space ("CONFIG GET") is split in two.
