@@ -25,7 +25,7 @@ SCRAPE_TIMEOUT_SECONDS = 2.0
 COUNTERS: dict[str, tuple[str, str]] = {
     "enqueued": ("taskq_jobs_enqueued", "Jobs accepted into the queue"),
     "succeeded": ("taskq_jobs_succeeded", "Jobs that finished successfully"),
-    "processed": ("taskq_jobs_processed", "Job executions that finished (succeeded)"),
+    "processed": ("taskq_jobs_processed", "Job executions that finished (succeeded or failed)"),
     "failed": ("taskq_jobs_failed", "Failed executions (retried or dead-lettered)"),
     "retried": ("taskq_jobs_retried", "Failed executions scheduled for another attempt"),
     "dead": ("taskq_jobs_dead_lettered", "Jobs dead-lettered for good"),
