@@ -5,6 +5,10 @@ a unique key prefix, never by FLUSHALL."""
 from __future__ import annotations
 
 import os
+
+# Before taskq is imported: a developer's .env (written by `make up`) must not leak into the tests
+# or into the service processes they start (which inherit this environment).
+os.environ["TASKQ_ENV_FILE"] = ""
 import uuid
 from collections.abc import AsyncIterator, Iterator
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
@@ -159,3 +160,12 @@ async def test_frozen_redis_times_out_and_leaves_no_reply_behind() -> None:
         stats = await taskq.stats("frozen")
         assert stats.pending >= 1
         await client.aclose()
+
+
+def test_a_dotenv_left_by_make_up_does_not_reach_the_tests(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("TASKQ_PREFIX=from-dotenv\nENVIRONMENT=production\n")
+    monkeypatch.chdir(tmp_path)
+    settings = CoreSettings()
+    assert (settings.taskq_prefix, settings.environment) == ("taskq", "development")

@@ -6,6 +6,7 @@ environment. Values are validated here so a bad deployment fails at start, not a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -18,7 +19,11 @@ PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "CHANGE_ME", "placehol
 
 
 class CoreSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # TASKQ_ENV_FILE names the dotenv file (default .env; empty: none). The test suites set it empty,
+    # so a .env left by `make up` cannot change what they test.
+    model_config = SettingsConfigDict(
+        env_file=os.environ.get("TASKQ_ENV_FILE", ".env") or None, env_file_encoding="utf-8", extra="ignore"
+    )
 
     environment: Literal["development", "test", "production"] = Field(
         default="development", description="production refuses placeholder secrets"
