@@ -45,7 +45,7 @@ test-redis7: install ## Run the core engine suite against Debian's redis-server 
 	TASKQ_SERVER=redis $(PY) pytest tests/core $(PYTEST_ARGS)
 
 bench: install ## Run the core benchmarks (wake-up latency, throughput, enqueue, memory)
-	$(PY) python -m bench.core
+	$(PY) python -m bench.core --out bench/results/core.md
 
 bench-worker: install ## Worker throughput vs Dramatiq and Celery (peers installed in bench/.venv-*)
 	$(PY) python -m bench.worker

@@ -180,6 +180,53 @@ async def enqueue_rates(url: str, single: int, bulk: int) -> tuple[float, float]
     return single_rate, bulk_rate
 
 
+# ------------------------------------------------------------------ peers, same server, same run
+
+PEER_ENQUEUE = {
+    # Dramatiq's send(): one message per call, a Lua script per call (sync redis-py).
+    "dramatiq": """
+import sys, time, dramatiq
+from dramatiq.brokers.redis import RedisBroker
+dramatiq.set_broker(RedisBroker(url=sys.argv[1]))
+@dramatiq.actor(queue_name="peer")
+def send_email(recipient_email, subject, body): pass
+email = {"recipient_email": "someone@example.com", "subject": "Your report is ready", "body": "Hello! " * 20}
+send_email.send(**email)
+n = int(sys.argv[2]); t = time.perf_counter()
+for _ in range(n): send_email.send(**email)
+print(n / (time.perf_counter() - t))
+""",
+    # RQ's enqueue_many: the only real bulk API among the peers (batches of 1,000, one pipeline each).
+    "rq": """
+import sys, time
+from redis import Redis
+from rq import Queue
+q = Queue("peer", connection=Redis.from_url(sys.argv[1]))
+email = {"recipient_email": "someone@example.com", "subject": "Your report is ready", "body": "Hello! " * 20}
+data = [Queue.prepare_data("builtins.print", kwargs=email) for _ in range(1000)]
+n = int(sys.argv[2]); t = time.perf_counter()
+for _ in range(n // 1000): q.enqueue_many(data)
+print(n // 1000 * 1000 / (time.perf_counter() - t))
+""",
+}
+
+
+def peer_enqueue(url: str, name: str, n: int) -> float | None:
+    """Jobs/s of a peer's enqueue path on the same server, or None when it cannot be installed."""
+    import subprocess
+
+    from bench.worker import peer_python
+
+    try:
+        python = peer_python(name)
+        out = subprocess.run(
+            [str(python), "-c", PEER_ENQUEUE[name], url, str(n)], capture_output=True, text=True, timeout=300
+        )
+        return float(out.stdout.strip()) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
 # ------------------------------------------------------------------ memory
 
 
@@ -203,6 +250,8 @@ class Results:
     drains: list[tuple[int, int, int, float]]  # streams, batch, jobs, seconds
     single_rate: float
     bulk_rate: float
+    dramatiq_send: float | None
+    rq_bulk: float | None
     mem: float
     payload_bytes: int
 
@@ -223,9 +272,15 @@ async def main_async(url: str, server: str, quick: bool) -> Results:
     single_rate, bulk_rate = await enqueue_rates(
         url, 5_000 if quick else 30_000, 20_000 if quick else 200_000
     )
+    dramatiq_send = peer_enqueue(url, "dramatiq", 2_000 if quick else 10_000)
+    rq_bulk = peer_enqueue(url, "rq", 10_000 if quick else 50_000)
     mem = await memory_per_job(url, 20_000 if quick else 100_000)
     payload = len(taskq.build_payload(EnqueueRequest("send_email", EMAIL)).to_json())
-    return Results(server, wake, floor, drains, single_rate, bulk_rate, mem, payload)
+    return Results(server, wake, floor, drains, single_rate, bulk_rate, dramatiq_send, rq_bulk, mem, payload)
+
+
+def _rate(value: float | None) -> str:
+    return "not measured (peer not installable)" if value is None else f"{value:,.0f} jobs/s"
 
 
 def report(r: Results, command: str) -> str:
@@ -251,7 +306,11 @@ def report(r: Results, command: str) -> str:
         )
     lines += [
         f"| enqueue, one job per call (sequential awaits) | {r.single_rate:,.0f} jobs/s | ≥ 9,000 jobs/s |",
+        f"| Dramatiq `send()`, same server, same run | {_rate(r.dramatiq_send)} "
+        "| (reference: 9,200 in the issue) |",
         f"| enqueue_many, batches of 1,000 | {r.bulk_rate:,.0f} jobs/s | ≥ 50,000 jobs/s |",
+        f"| RQ `enqueue_many`, batches of 1,000, same server, same run | {_rate(r.rq_bulk)} "
+        "| (reference: 18,000 in the issue) |",
         f"| Redis memory per queued send_email job ({r.payload_bytes} B payload) "
         f"| {r.mem:,.0f} B | < 1,024 B |",
     ]
