@@ -4,6 +4,7 @@ SHELL := /bin/bash
 UV ?= uv
 PY := $(UV) run --frozen
 PYTEST_ARGS ?=
+FUZZ_SECONDS ?= 240
 # Docker Compose v2. On machines bootstrapped by shared/docker/bootstrap.sh the `docker compose` plugin
 # is a Python shim that always exits 0; the binary it wraps reports failures, so prefer it when present.
 COMPOSE ?= $(or $(firstword $(wildcard /opt/compose-venv/lib/python3*/site-packages/compose/docker-compose)),docker compose)
@@ -51,7 +52,7 @@ bench-worker: install ## Worker throughput vs Dramatiq and Celery (peers install
 	$(PY) python -m bench.worker
 
 fuzz: install ## Schemathesis on the producer's /openapi.json (all checks, bounded): no 5xx, no schema lie
-	$(PY) python tests/producer/fuzz.py --max-examples 25 --max-time 240
+	$(PY) python tests/producer/fuzz.py --max-examples 25 --max-time $(FUZZ_SECONDS)
 
 bench-producer: install ## POST /send-email and /jobs vs the original sync-redis endpoint, wrk at 1/16/64 conns
 	$(PY) python -m bench.producer --out bench/results/producer.md
