@@ -46,6 +46,7 @@ from taskq.queue import (
 )
 from taskq.redis_client import connect
 from taskq.settings import CoreSettings
+from taskq.sync import SyncTaskq, connect_sync
 from taskq.tasks import TaskRegistry, TaskSpec
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "RedisUnavailable",
     "ScriptCode",
     "StaleLease",
+    "SyncTaskq",
     "TaskRegistry",
     "TaskSpec",
     "Taskq",
@@ -88,6 +90,7 @@ __all__ = [
     "WorkerInfo",
     "check_redis",
     "connect",
+    "connect_sync",
     "fingerprint_of",
     "new_job_id",
     "validate_queue_name",

@@ -114,6 +114,13 @@ class Enqueued:
 
 
 @dataclass(frozen=True, slots=True)
+class PreparedEnqueue:
+    size: int
+    by_queue: dict[str, list[tuple[int, EnqueueRequest, JobPayload, str]]]
+    calls: list[tuple[Any, list[Any], list[Any]]]
+
+
+@dataclass(frozen=True, slots=True)
 class ClaimBatch:
     jobs: list[ClaimedJob]
     #: ms until the next scheduled job of the queue is due, None when nothing is scheduled.
@@ -260,15 +267,36 @@ class Taskq:
         Raises ``QueueFull`` (nothing of that queue written), ``IdempotencyConflict`` (a key was reused
         for a different request: nothing of that queue written), ``PayloadTooLarge`` before any I/O.
         """
+        batch = self.prepare_enqueue(requests)
+        if len(batch.calls) > 1 and self.config.max_depth > 0:
+            await self._check_depths(batch.by_queue)
+        async with redis_errors():
+            if len(batch.calls) == 1:
+                # The producer's hot path: one queue is one plain EVALSHA.
+                _, keys, args = batch.calls[0]
+                replies: list[Any] = [await self.scripts.enqueue(keys=keys, args=args)]
+            else:
+                replies = await self.scripts.run_pipelined(self.redis, batch.calls)
+        results, new_queues = self.collect_enqueued(batch, replies)
+        if new_queues:
+            # The queue registry is fleet-wide (not in the queue's hash slot), so it is written
+            # outside the script; once per queue per process is enough.
+            async with redis_errors():
+                await self.redis.sadd(self.keys.queues, *new_queues)
+            self._known_queues.update(new_queues)
+        return results
+
+    def prepare_enqueue(self, requests: Sequence[EnqueueRequest]) -> PreparedEnqueue:
+        """Payloads, keys and arguments of an enqueue, grouped by queue (no I/O: shared by the
+        asyncio client and the synchronous one)."""
         by_queue: dict[str, list[tuple[int, EnqueueRequest, JobPayload, str]]] = {}
         for index, req in enumerate(requests):
             payload = self.build_payload(req)
             text = payload.to_json()
-            if len(text.encode()) > self.config.max_payload_bytes:
-                raise PayloadTooLarge(len(text.encode()), self.config.max_payload_bytes)
+            size = len(text.encode())
+            if size > self.config.max_payload_bytes:
+                raise PayloadTooLarge(size, self.config.max_payload_bytes)
             by_queue.setdefault(req.queue, []).append((index, req, payload, text))
-
-        results: list[Enqueued | None] = [None] * len(requests)
         calls: list[tuple[Any, list[Any], list[Any]]] = []
         for queue, items in by_queue.items():
             qk = self.queue_keys(queue)
@@ -280,19 +308,17 @@ class Taskq:
                 fp = (req.fingerprint or "*") if idem else ""
                 args += [payload.id, text, req.priority, max(0, int(req.delay_ms)), fp]
             calls.append((self.scripts.enqueue, keys, args))
-        if len(calls) > 1 and self.config.max_depth > 0:
-            await self._check_depths(by_queue)
-        async with redis_errors():
-            if len(calls) == 1:
-                # The producer's hot path: one queue is one plain EVALSHA.
-                replies: list[Any] = [await self.scripts.enqueue(keys=calls[0][1], args=calls[0][2])]
-            else:
-                replies = await self.scripts.run_pipelined(self.redis, calls)
+        return PreparedEnqueue(len(requests), by_queue, calls)
 
+    def collect_enqueued(
+        self, batch: PreparedEnqueue, replies: Sequence[Any]
+    ) -> tuple[list[Enqueued], list[str]]:
+        """The outcome of each request from the scripts' replies, and the queues not yet registered."""
+        results: list[Enqueued | None] = [None] * batch.size
         new_queues: list[str] = []
-        for (queue, items), reply in zip(by_queue.items(), replies, strict=True):
+        for (queue, items), reply in zip(batch.by_queue.items(), replies, strict=True):
             if isinstance(reply, Exception):
-                async with redis_errors():
+                with redis_errors():
                     raise reply
             code = int(reply[0])
             if code == ScriptCode.QUEUE_FULL:
@@ -306,13 +332,7 @@ class Taskq:
             for n, (index, _, _, _) in enumerate(items):
                 item_code, job_id = int(reply[2 + 3 * n]), _s(reply[3 + 3 * n])
                 results[index] = Enqueued(job_id, created=item_code == ScriptCode.OK)
-        if new_queues:
-            # The queue registry is fleet-wide (not in the queue's hash slot), so it is written
-            # outside the script; once per queue per process is enough.
-            async with redis_errors():
-                await self.redis.sadd(self.keys.queues, *new_queues)
-            self._known_queues.update(new_queues)
-        return [r for r in results if r is not None]
+        return [r for r in results if r is not None], new_queues
 
     async def _check_depths(self, by_queue: Mapping[str, Sequence[object]]) -> None:
         """Admission for a batch spanning queues: the per-queue scripts are each all-or-nothing, but

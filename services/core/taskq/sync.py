@@ -1,0 +1,111 @@
+"""``SyncTaskq``: enqueue and read jobs from code that is not asyncio (Flask, Django, scripts, cron).
+
+Same scripts, same payloads, same guarantees as ``Taskq``, over redis-py's blocking client: the
+planning (payloads, keys, arguments) and the reading of replies are ``Taskq``'s own, only the I/O
+differs. A blocking client also costs less CPU per call than the asyncio one, so a loop of single
+enqueues runs faster here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from taskq.errors import QueueFull
+from taskq.models import Job, job_from_hash
+from taskq.queue import Enqueued, EnqueueRequest, QueueConfig, Taskq, redis_errors
+from taskq.settings import CoreSettings
+
+
+def connect_sync(settings: CoreSettings, *, max_connections: int = 64) -> redis.Redis:
+    """A blocking client with the same timeouts and retry-on-dead-connection as ``connect``."""
+    return redis.Redis.from_url(
+        settings.redis_dsn(),
+        socket_connect_timeout=settings.redis_connect_timeout,
+        socket_timeout=settings.redis_socket_timeout,
+        retry=Retry(NoBackoff(), retries=1, supported_errors=(redis.ConnectionError,)),
+        max_connections=max_connections,
+        client_name="taskq",
+    )
+
+
+class SyncTaskq:
+    def __init__(self, client: redis.Redis, config: QueueConfig | None = None) -> None:
+        self.redis = client
+        # Scripts registered on the blocking client: Taskq plans, this class does the I/O.
+        self._plan = Taskq(cast(Any, client), config)
+        self.config = self._plan.config
+
+    @classmethod
+    def from_settings(cls, client: redis.Redis, settings: CoreSettings) -> SyncTaskq:
+        return cls(client, QueueConfig.from_settings(settings))
+
+    def enqueue(
+        self,
+        task: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        queue: str = "default",
+        priority: int = 5,
+        delay_ms: int = 0,
+        max_attempts: int | None = None,
+        timeout: float | None = None,
+        idempotency_key: str | None = None,
+        fingerprint: str | None = None,
+    ) -> Enqueued:
+        req = EnqueueRequest(
+            task, args or {}, queue, priority, delay_ms, max_attempts, timeout, idempotency_key, fingerprint
+        )
+        return self.enqueue_many([req])[0]
+
+    def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+        """As ``Taskq.enqueue_many``: atomic per queue, all queues in one round trip."""
+        batch = self._plan.prepare_enqueue(requests)
+        with redis_errors():
+            if len(batch.calls) > 1 and self.config.max_depth > 0:
+                self._check_depths(batch.by_queue)
+            if len(batch.calls) == 1:
+                script, keys, args = batch.calls[0]
+                replies: list[Any] = [script(keys=keys, args=args)]
+            else:
+                pipe = self.redis.pipeline(transaction=False)
+                for script, keys, args in batch.calls:
+                    script(keys=keys, args=args, client=pipe)
+                replies = pipe.execute(raise_on_error=False)
+        results, new_queues = self._plan.collect_enqueued(batch, replies)
+        if new_queues:
+            with redis_errors():
+                self.redis.sadd(self._plan.keys.queues, *new_queues)
+            self._plan._known_queues.update(new_queues)
+        return results
+
+    def _check_depths(self, by_queue: Mapping[str, Sequence[object]]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for queue in by_queue:
+            qk = self._plan.queue_keys(queue)
+            pipe.zcard(qk.pending)
+            pipe.zcard(qk.scheduled)
+        counts = pipe.execute()
+        for i, (queue, items) in enumerate(by_queue.items()):
+            depth = int(counts[2 * i]) + int(counts[2 * i + 1])
+            if depth + len(items) > self.config.max_depth:
+                raise QueueFull(queue, depth, self.config.max_depth)
+
+    def get_job(self, job_id: str, queue: str | None = None) -> Job | None:
+        with redis_errors():
+            members: Any = [] if queue else self.redis.smembers(self._plan.keys.queues)
+            names = [queue] if queue else sorted(bytes(m).decode() for m in members)
+            if not names:
+                return None
+            pipe = self.redis.pipeline(transaction=False)
+            for name in names:
+                pipe.hgetall(self._plan.queue_keys(name).job(job_id))
+            found = pipe.execute()
+        for name, fields in zip(names, found, strict=True):
+            if fields:
+                return job_from_hash(job_id, name, {k.decode(): v for k, v in fields.items()})
+        return None
