@@ -9,7 +9,7 @@ import uuid
 import pytest
 from redis.asyncio import Redis
 
-from taskq import BadMessage, JobPayload, QueueConfig, Taskq, TaskRegistry, UnknownTask, new_job_id
+from taskq import Ack, BadMessage, JobPayload, QueueConfig, Taskq, TaskRegistry, UnknownTask, new_job_id
 from taskq.keys import validate_queue_name
 from taskq.localserver import LocalRedis
 
@@ -40,8 +40,21 @@ async def test_claim_rearms_the_marker_while_work_is_left(
     await redis.delete(marker)
     await taskq.claim(queue_name, "w", 1)
     assert await redis.zcard(marker) == 1  # another idle worker would wake for the rest
-    await taskq.claim(queue_name, "w", 5)
-    assert await redis.zcard(marker) == 0  # nothing left: no spurious wake-ups
+
+
+async def test_a_claim_on_an_empty_queue_keeps_the_news_of_a_delayed_job(
+    taskq: Taskq, redis: Redis, queue_name: str
+) -> None:
+    """A delayed job's enqueue sets the marker so a worker about to block recomputes its wait; an
+    ack-and-claim by another worker that finds the queue empty must not swallow that news."""
+    marker = taskq.queue_keys(queue_name).marker
+    await taskq.enqueue("debug.noop", queue=queue_name)
+    job = (await taskq.claim(queue_name, "w", 1)).jobs[0]
+    await redis.delete(marker)
+    await taskq.enqueue("debug.noop", queue=queue_name, delay_ms=60_000)
+    _, batch = await taskq.complete(queue_name, [Ack(job.id, job.token)], worker_id="w", claim_next=5)
+    assert batch.jobs == []
+    assert await taskq.wait_for_work([queue_name], timeout=0.05) == queue_name
 
 
 def test_uuid7_ids_are_unique_and_ordered() -> None:

@@ -90,10 +90,7 @@ end
 local function claim_into(out, pending, active, marker, token_key, job_prefix, worker, lease_ms, n, now)
   if n <= 0 then return end
   local popped = redis.call('ZPOPMIN', pending, n)
-  if #popped == 0 then
-    redis.call('DEL', marker)
-    return
-  end
+  if #popped == 0 then return end
   local token = redis.call('INCRBY', token_key, #popped / 2) - #popped / 2
   local deadline = fmt(now + lease_ms)
   local started = fmt(now)
@@ -117,10 +114,11 @@ local function claim_into(out, pending, active, marker, token_key, job_prefix, w
     end
   end
   bulk('ZADD', active, leases)
-  -- More work left: keep the marker set so another idle worker wakes up and shares it.
+  -- More work left: keep the marker set so another idle worker wakes up and shares it. The marker
+  -- is never cleared here: only a blocking pop consumes it. It may also say "a delayed job was
+  -- added, recompute your wait"; clearing it on an empty queue lost that news for a worker about to
+  -- block (it then slept its whole idle wait past the job's due time).
   if redis.call('ZCARD', pending) > 0 then
     redis.call('ZADD', marker, 0, 'm')
-  else
-    redis.call('DEL', marker)
   end
 end
