@@ -345,6 +345,10 @@ class Taskq:
                 pipe.zcard(qk.pending)
                 pipe.zcard(qk.scheduled)
             counts = await pipe.execute()
+        self.refuse_overflow(by_queue, counts)
+
+    def refuse_overflow(self, by_queue: Mapping[str, Sequence[object]], counts: Sequence[Any]) -> None:
+        """Raise ``QueueFull`` if a queue's pending + scheduled counts plus its new jobs pass the limit."""
         for i, (queue, items) in enumerate(by_queue.items()):
             depth = int(counts[2 * i]) + int(counts[2 * i + 1])
             if depth + len(items) > self.config.max_depth:

@@ -15,7 +15,6 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from taskq.errors import QueueFull
 from taskq.models import Job, job_from_hash
 from taskq.queue import Enqueued, EnqueueRequest, QueueConfig, Taskq, redis_errors
 from taskq.settings import CoreSettings
@@ -89,11 +88,7 @@ class SyncTaskq:
             qk = self._plan.queue_keys(queue)
             pipe.zcard(qk.pending)
             pipe.zcard(qk.scheduled)
-        counts = pipe.execute()
-        for i, (queue, items) in enumerate(by_queue.items()):
-            depth = int(counts[2 * i]) + int(counts[2 * i + 1])
-            if depth + len(items) > self.config.max_depth:
-                raise QueueFull(queue, depth, self.config.max_depth)
+        self._plan.refuse_overflow(by_queue, pipe.execute())
 
     def get_job(self, job_id: str, queue: str | None = None) -> Job | None:
         with redis_errors():
