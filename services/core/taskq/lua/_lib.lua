@@ -83,6 +83,18 @@ local function next_due_in(scheduled, now)
   return wait
 end
 
+-- Promote due scheduled jobs; returns ms until the next one is due (0 when overdue, -1 when none is
+-- scheduled). It reads the earliest entry first: in the common case (nothing scheduled, or nothing
+-- due yet) that one read is all it costs.
+local function promote_and_next_due(scheduled, pending, marker, job_prefix, now, limit)
+  local first = redis.call('ZRANGE', scheduled, 0, 0, 'WITHSCORES')
+  if #first == 0 then return -1 end
+  local wait = tonumber(first[2]) - now
+  if wait > 0 then return wait end
+  promote_due(scheduled, pending, marker, job_prefix, now, limit)
+  return next_due_in(scheduled, now)
+end
+
 -- Claim up to n pending jobs: each gets a lease deadline in the active set and a fresh fencing
 -- token. Appends {id, token, attempts, payload} per job to out. Ids whose hash is gone (expired or
 -- deleted by hand) are dropped: there is nothing left to run. Calls per job are kept to two (HMGET,
@@ -118,7 +130,8 @@ local function claim_into(out, pending, active, marker, token_key, job_prefix, w
   -- is never cleared here: only a blocking pop consumes it. It may also say "a delayed job was
   -- added, recompute your wait"; clearing it on an empty queue lost that news for a worker about to
   -- block (it then slept its whole idle wait past the job's due time).
-  if redis.call('ZCARD', pending) > 0 then
+  -- (A pop that got fewer than it asked for emptied the queue: no need to look.)
+  if #popped / 2 == n and redis.call('ZCARD', pending) > 0 then
     redis.call('ZADD', marker, 0, 'm')
   end
 end

@@ -9,8 +9,6 @@
 --@include _lib.lua
 
 local now = now_ms()
-promote_due(KEYS[2], KEYS[1], KEYS[4], ARGV[1], now, 1000)
-local out = {0}
+local out = {promote_and_next_due(KEYS[2], KEYS[1], KEYS[4], ARGV[1], now, 1000)}
 claim_into(out, KEYS[1], KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), now)
-out[1] = next_due_in(KEYS[2], now)
 return out

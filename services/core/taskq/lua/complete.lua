@@ -57,8 +57,7 @@ local want = tonumber(ARGV[6])
 local due_at = #out + 1
 out[due_at] = -1
 if want > 0 then
-  promote_due(KEYS[4], KEYS[3], KEYS[5], prefix, now, 1000)
+  out[due_at] = promote_and_next_due(KEYS[4], KEYS[3], KEYS[5], prefix, now, 1000)
   claim_into(out, KEYS[3], active, KEYS[5], KEYS[6], prefix, ARGV[4], tonumber(ARGV[5]), want, now)
-  out[due_at] = next_due_in(KEYS[4], now)
 end
 return out
