@@ -2,33 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import pickle
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
 
-from taskq import Ack, BadMessage, JobPayload, QueueConfig, Taskq, TaskRegistry, UnknownTask, new_job_id
+from taskq import Ack, BadMessage, JobPayload, Taskq, TaskRegistry, UnknownTask, new_job_id
 from taskq.keys import validate_queue_name
-from taskq.localserver import LocalRedis
-
-
-async def test_idle_waiter_wakes_on_enqueue_not_on_timeout(
-    redis_server: LocalRedis, taskq: Taskq, config: QueueConfig, queue_name: str
-) -> None:
-    blocking = Redis.from_url(redis_server.url)
-    waiter = Taskq(blocking, config)
-    wait = asyncio.create_task(waiter.wait_for_work([queue_name], timeout=30))
-    await asyncio.sleep(0.05)  # let the waiter block first: the point is waking a blocked client
-    assert not wait.done()
-    await taskq.enqueue("debug.noop", queue=queue_name)
-    assert await asyncio.wait_for(wait, timeout=5) == queue_name
-    await blocking.aclose()
-
-
-async def test_wait_returns_none_after_its_timeout(taskq: Taskq, queue_name: str) -> None:
-    assert await taskq.wait_for_work([queue_name], timeout=0.05) is None
+from taskq.models import dumps
 
 
 async def test_claim_rearms_the_marker_while_work_is_left(
@@ -54,7 +37,7 @@ async def test_a_claim_on_an_empty_queue_keeps_the_news_of_a_delayed_job(
     await taskq.enqueue("debug.noop", queue=queue_name, delay_ms=60_000)
     _, batch = await taskq.complete(queue_name, [Ack(job.id, job.token)], worker_id="w", claim_next=5)
     assert batch.jobs == []
-    assert await taskq.wait_for_work([queue_name], timeout=0.05) == queue_name
+    assert await redis.zcard(marker) == 1  # a worker about to block wakes at once and re-plans
 
 
 def test_uuid7_ids_are_unique_and_ordered() -> None:
@@ -130,22 +113,16 @@ async def test_scripts_reload_after_redis_forgets_them(taskq: Taskq, redis: Redi
     assert len((await taskq.claim(other, "w", 5)).jobs) == 1
 
 
-async def test_wait_and_claim_returns_the_job_with_the_wake_up(
-    redis_server: LocalRedis, taskq: Taskq, config: QueueConfig, queue_name: str
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), datetime.now(UTC), {1, 2}, b"bytes"], ids=repr)
+async def test_args_that_are_not_plain_json_are_refused_before_anything_is_written(
+    taskq: Taskq, queue_name: str, bad: object
 ) -> None:
-    from taskq import connect
-    from taskq.settings import CoreSettings
+    with pytest.raises((ValueError, TypeError)):
+        await taskq.enqueue("debug.noop", {"nested": [{"x": bad}]}, queue=queue_name)
+    assert (await taskq.stats(queue_name)).pending == 0
 
-    blocking = connect(CoreSettings(redis_url=redis_server.url, environment="test"), blocking=True)
-    waiter = Taskq(blocking, config)
-    await blocking.script_flush()  # the first call must also survive an empty script cache
-    wait = asyncio.create_task(waiter.wait_and_claim(queue_name, "w", 5, timeout=30))
-    await asyncio.sleep(0.05)  # let the waiter block first: the point is waking a blocked client
-    assert not wait.done()
-    enq = await taskq.enqueue("debug.noop", queue=queue_name)
-    batch = await asyncio.wait_for(wait, timeout=5)
-    assert [j.id for j in batch.jobs] == [enq.id]
-    assert (await taskq.stats(queue_name)).running == 1
-    empty = await waiter.wait_and_claim(queue_name, "w", 5, timeout=0.05)
-    assert empty.jobs == []
-    await blocking.aclose()
+
+def test_payload_json_is_compact_utf8_and_keeps_nulls_and_big_ints() -> None:
+    assert dumps({"a": None, "é": [1, 2.5, True, "ü"]}) == '{"a":null,"é":[1,2.5,true,"ü"]}'
+    assert dumps({1: "x"}) == '{"1":"x"}'
+    assert dumps({"big": 2**70}) == '{"big":1180591620717411303424}'
