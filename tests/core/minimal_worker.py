@@ -16,14 +16,14 @@ import sys
 
 from redis.asyncio import Redis
 
-from taskq import Ack, QueueConfig, Taskq
+from taskq import Ack, QueueConfig, Taskq, Waiter, Wire
 
 
 async def main(args: argparse.Namespace) -> None:
     config = QueueConfig(prefix=args.prefix, lease_ms=args.lease_ms, backoff_base_ms=0)
     redis = Redis.from_url(args.url, socket_timeout=5)
-    blocking = Redis.from_url(args.url)
-    taskq, waiter = Taskq(redis, config), Taskq(blocking, config)
+    taskq = Taskq(redis, config)
+    waiter = Waiter(taskq, Wire(args.url))
     worker_id = f"{socket.gethostname()}-{os.getpid()}"
     held: dict[str, int] = {}
     stop = asyncio.Event()
@@ -45,9 +45,10 @@ async def main(args: argparse.Namespace) -> None:
     print("ready", flush=True)
     while not stop.is_set():
         batch = await taskq.claim(args.queue, worker_id, args.concurrency)
-        if not batch.jobs:
-            await waiter.wait_for_work([args.queue], timeout=0.5)
-            continue
+        if not batch.jobs:  # idle: block until an enqueue, and wake with the job
+            batch = await waiter.wait_and_claim(args.queue, worker_id, args.concurrency, timeout=0.5)
+            if not batch.jobs:
+                continue
         for job in batch.jobs:
             held[job.id] = job.token
         acks = await asyncio.gather(
@@ -58,7 +59,7 @@ async def main(args: argparse.Namespace) -> None:
             held.pop(ack.id, None)
     beat.cancel()
     await redis.aclose()
-    await blocking.aclose()
+    await waiter.aclose()
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from taskq import Taskq, TaskRegistry, connect
+from taskq import Taskq, TaskRegistry, Waiter, connect
 from worker.lease import Identity
 from worker.runner import Worker
 from worker.settings import WorkerSettings
@@ -53,16 +53,17 @@ async def start_worker() -> AsyncIterator[Callable[..., Awaitable[RunningWorker]
 
     async def start(settings: WorkerSettings, identity: Identity | None = None) -> RunningWorker:
         redis = connect(settings)
-        blocking = connect(settings, blocking=True)
+        taskq = Taskq.from_settings(redis, settings)
+        waiter = Waiter.from_settings(taskq, settings)
         worker = Worker(
             settings,
-            taskq=Taskq.from_settings(redis, settings),
-            waiter=Taskq.from_settings(blocking, settings),
+            taskq=taskq,
+            waiter=waiter,
             registry=TaskRegistry.build(debug=settings.debug_tasks),
             identity=identity or new_identity(),
         )
         task = asyncio.create_task(worker.run(install_signals=False))
-        handle = RunningWorker(worker, task, [redis, blocking])
+        handle = RunningWorker(worker, task, [redis, waiter])
         running.append(handle)
         return handle
 

@@ -223,3 +223,34 @@ async def test_a_job_taken_away_is_stopped_here_and_run_again(
 
     await wait_for(replaced, 5, f"the stale run to be stopped ({how}) and the job run again")
     assert first.stop_reason == "lost"
+
+
+async def _blocked_in_redis(taskq: Taskq, waiter_id: int | None) -> bool:
+    if waiter_id is None:
+        return False
+    clients = await taskq.redis.client_list(client_id=[waiter_id])
+    return bool(clients) and "b" in clients[0]["flags"]
+
+
+async def test_an_idle_worker_wakes_with_the_job_and_stops_at_once_without_losing_one(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+) -> None:
+    settings = make_settings(worker_idle_wait_seconds=30, worker_maintenance_seconds=60)
+    taskq = client_for(settings)
+    handle = await start_worker(settings)
+    wire = handle.worker.waiter.wire
+
+    async def blocked() -> bool:
+        return await _blocked_in_redis(taskq, wire.client_id)
+
+    await wait_for(blocked, 10, "the idle worker blocked in Redis")
+    job_id = (await taskq.enqueue("debug.noop", {"tag": "woke"})).id
+    assert (await wait_status(taskq, job_id, TERMINAL)).result == "woke"
+    await wait_for(blocked, 10, "the worker idle again")
+    # Stopping an idle worker ends its 30 s wait from outside instead of cancelling it (a claim
+    # riding the wait would be stranded under a lease): the worker is gone in well under the wait.
+    started = time.monotonic()
+    assert await handle.stop(timeout=20) == 0
+    assert time.monotonic() - started < 10
+    stats = await taskq.stats(settings.queue_names()[0])
+    assert (stats.running, stats.pending) == (0, 0)

@@ -48,6 +48,8 @@ from taskq.redis_client import connect
 from taskq.settings import CoreSettings
 from taskq.sync import SyncTaskq, connect_sync
 from taskq.tasks import TaskRegistry, TaskSpec
+from taskq.waiter import Waiter
+from taskq.wire import Wire
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -87,6 +89,8 @@ __all__ = [
     "Taskq",
     "TaskqError",
     "UnknownTask",
+    "Waiter",
+    "Wire",
     "WorkerInfo",
     "check_redis",
     "connect",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
@@ -25,63 +26,66 @@ def validate_queue_name(name: str) -> str:
     return name
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class QueueKeys:
-    """The keys of one queue. ``job_prefix`` + id is a job's hash (scripts build it the same way)."""
+    """The keys of one queue. ``job_prefix`` + id is a job's hash (scripts build it the same way).
+
+    Each key is computed once per instance (``Taskq`` keeps one instance per queue): they are on
+    every call's path."""
 
     prefix: str
     queue: str
 
-    @property
+    @cached_property
     def base(self) -> str:
         return f"{self.prefix}:{{{self.queue}}}"
 
-    @property
+    @cached_property
     def pending(self) -> str:
         """ZSET of job ids ready to run, scored by priority band then enqueue time."""
         return f"{self.base}:pending"
 
-    @property
+    @cached_property
     def scheduled(self) -> str:
         """ZSET of job ids waiting for their time (delayed, or backing off), scored by due time in ms."""
         return f"{self.base}:scheduled"
 
-    @property
+    @cached_property
     def active(self) -> str:
         """ZSET of running job ids scored by lease deadline in ms: reaping is one range query."""
         return f"{self.base}:active"
 
-    @property
+    @cached_property
     def dead(self) -> str:
         """ZSET of dead-lettered job ids scored by the time they died, in ms."""
         return f"{self.base}:dead"
 
-    @property
+    @cached_property
     def marker(self) -> str:
         """ZSET with at most one member: idle workers block on it with BZPOPMIN, enqueue sets it."""
         return f"{self.base}:marker"
 
-    @property
+    @cached_property
     def stats(self) -> str:
         """HASH of monotonically increasing counters (enqueued, succeeded, failed, dead, ...)."""
         return f"{self.base}:stats"
 
-    @property
+    @cached_property
     def token(self) -> str:
         """STRING counter handing out fencing tokens for leases."""
         return f"{self.base}:token"
 
-    @property
+    @cached_property
     def maintenance_lock(self) -> str:
         """STRING with a TTL: whoever sets it runs the reaper for this interval, fleet-wide."""
         return f"{self.base}:maint"
 
-    @property
+    @cached_property
     def events(self) -> str:
         """Pub/Sub channel: '<job id> <status>' lines (one or more per message) as jobs end."""
         return f"{self.base}:events"
 
-    @property
+    @cached_property
     def job_prefix(self) -> str:
         return f"{self.base}:job:"
 

@@ -7,7 +7,6 @@ outcomes (stale token, not found, wrong state) come back from the scripts as ``S
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import random
 import time
@@ -18,6 +17,8 @@ from typing import Any
 from redis import exceptions as rex
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from taskq.errors import (
     IdempotencyConflict,
@@ -44,6 +45,7 @@ from taskq.models import (
 )
 from taskq.scripts import Scripts
 from taskq.settings import CoreSettings
+from taskq.wire import Wire
 
 
 class PayloadTooLarge(TaskqError, ValueError):
@@ -209,19 +211,41 @@ def _due(value: Any) -> int | None:
 class Taskq:
     """All of taskq's Redis operations. One instance per process (it holds the registered scripts)."""
 
-    def __init__(self, redis: Redis, config: QueueConfig | None = None) -> None:
+    def __init__(self, redis: Redis, config: QueueConfig | None = None, *, wire: Wire | None = None) -> None:
         self.redis = redis
         self.config = config or QueueConfig()
         self.keys = GlobalKeys(self.config.prefix)
         self.scripts = Scripts.register(redis)
+        #: When given, the hot scripts (a single-queue enqueue) run over this lean connection: on a
+        #: lone request (an idle producer, the wake-up path) redis-py's own CPU is most of the call.
+        self.wire = wire
         self._known_queues: set[str] = set()
+        self._queue_keys: dict[str, QueueKeys] = {}
 
     @classmethod
-    def from_settings(cls, redis: Redis, settings: CoreSettings) -> Taskq:
-        return cls(redis, QueueConfig.from_settings(settings))
+    def from_settings(cls, redis: Redis, settings: CoreSettings, *, wire: Wire | None = None) -> Taskq:
+        return cls(redis, QueueConfig.from_settings(settings), wire=wire)
+
+    async def _script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
+        """One script call, over the wire when there is one (EVALSHA, loading the scripts on NOSCRIPT)."""
+        if self.wire is None:
+            return await script(keys=keys, args=args)
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        reply = (await self.wire.execute(command))[0]
+        if isinstance(reply, NoScriptError):
+            await self.scripts.load_all(self.redis)
+            reply = (await self.wire.execute(command))[0]
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
 
     def queue_keys(self, queue: str) -> QueueKeys:
-        return self.keys.queue(queue)
+        qk = self._queue_keys.get(queue)
+        if qk is None:
+            if len(self._queue_keys) >= 4096:  # names come from callers: keep the cache bounded
+                self._queue_keys.clear()
+            qk = self._queue_keys[queue] = self.keys.queue(queue)
+        return qk
 
     # ---------------------------------------------------------------- producing
 
@@ -274,7 +298,7 @@ class Taskq:
             if len(batch.calls) == 1:
                 # The producer's hot path: one queue is one plain EVALSHA.
                 _, keys, args = batch.calls[0]
-                replies: list[Any] = [await self.scripts.enqueue(keys=keys, args=args)]
+                replies: list[Any] = [await self._script(self.scripts.enqueue, keys, args)]
             else:
                 replies = await self.scripts.run_pipelined(self.redis, batch.calls)
         results, new_queues = self.collect_enqueued(batch, replies)
@@ -355,51 +379,6 @@ class Taskq:
                 raise QueueFull(queue, depth, self.config.max_depth)
 
     # ---------------------------------------------------------------- consuming
-
-    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> str | None:
-        """Block until a job may be waiting in one of ``queues`` (or ``timeout`` seconds pass).
-
-        BZPOPMIN on the queues' marker sets: Redis wakes the longest-waiting client the moment an
-        enqueue sets a marker, so an idle worker neither polls nor sleeps. Returns the queue woken for.
-        """
-        markers = {self.queue_keys(q).marker: q for q in queues}
-        wait = max(0.001, timeout)
-        try:
-            # The client has no read timeout (a block lasts as long as it must), so bound the whole
-            # call here: a connection that died silently must not hang the worker.
-            async with redis_errors(), asyncio.timeout(wait + 2.0):
-                got = await self.redis.bzpopmin(list(markers), timeout=wait)
-        except TimeoutError as exc:
-            raise RedisUnavailable("Redis did not answer a blocking wait in time") from exc
-        return None if got is None else markers[_s(got[0])]
-
-    async def wait_and_claim(self, queue: str, worker_id: str, n: int, timeout: float) -> ClaimBatch:
-        """Block until work may be waiting in ``queue`` (or ``timeout`` passes), then claim up to n.
-
-        One round trip instead of two: the claim is pipelined behind the BZPOPMIN on the same
-        connection, and Redis runs it the moment the blocked client wakes (commands of one
-        connection run in order), so the jobs come back with the wake-up itself. Use on the
-        blocking client, like ``wait_for_work``.
-        """
-        qk = self.queue_keys(queue)
-        wait = max(0.001, timeout)
-        claim = (
-            self.scripts.claim,
-            [qk.pending, qk.scheduled, qk.active, qk.marker, qk.token],
-            [qk.job_prefix, worker_id, self.config.lease_ms, n],
-        )
-        try:
-            async with redis_errors(), asyncio.timeout(wait + 2.0):
-                replies = await self.scripts.run_pipelined(
-                    self.redis, [claim], prelude=lambda pipe: pipe.bzpopmin([qk.marker], timeout=wait)
-                )
-        except TimeoutError as exc:
-            raise RedisUnavailable("Redis did not answer a blocking wait in time") from exc
-        flat = replies[0]
-        if isinstance(flat, Exception):
-            async with redis_errors():
-                raise flat
-        return ClaimBatch(_parse_claimed(queue, flat, 1), _due(flat[0]))
 
     async def claim(self, queue: str, worker_id: str, n: int = 1) -> ClaimBatch:
         qk = self.queue_keys(queue)

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from taskq import RedisUnavailable, Taskq, TaskRegistry, connect
+from taskq import RedisUnavailable, Taskq, TaskRegistry, Waiter, connect
 from taskq.workers import last_beat_ms
 from worker.cron import validate_cron
 from worker.lease import Identity
@@ -31,12 +31,12 @@ async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Iden
     identity = identity or new_identity()
     write_worker_id(settings.worker_state_dir, identity.id)
     redis = connect(settings, max_connections=max(16, settings.worker_concurrency + 4))
-    blocking = connect(settings, blocking=True, max_connections=2)
     taskq = Taskq.from_settings(redis, settings)
+    waiter = Waiter.from_settings(taskq, settings, client_name=f"taskq-wait-{identity.id}")
     worker = Worker(
         settings,
         taskq=taskq,
-        waiter=Taskq.from_settings(blocking, settings),
+        waiter=waiter,
         registry=registry,
         identity=identity,
         burst=burst,
@@ -49,8 +49,8 @@ async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Iden
             log.warning("redis unavailable at start: the worker will keep trying")
         return await worker.run()
     finally:
+        await waiter.aclose()
         await redis.aclose()
-        await blocking.aclose()
 
 
 async def check(settings: WorkerSettings) -> int:

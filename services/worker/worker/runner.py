@@ -22,7 +22,7 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from taskq import Ack, ClaimedJob, RedisUnavailable, Taskq, TaskRegistry
+from taskq import Ack, ClaimedJob, RedisUnavailable, Taskq, TaskRegistry, Waiter
 from taskq.models import dumps
 from taskq.workers import deregister
 from worker.connection import Backoff, RedisState, drop_idle_connections
@@ -39,6 +39,9 @@ log = logging.getLogger("taskq.worker")
 #: Ack batches on the wire at once. Two lets Python run one batch while Redis answers the other; more
 #: only splits the same acks into smaller batches.
 FLUSHES_IN_FLIGHT = 2
+#: A claim that rode a blocking wait ran in Redis at some moment before its reply came back; the
+#: local view of its lease starts this much before the reply (the real lease is Redis's, by TIME).
+WAKE_MARGIN_SECONDS = 0.25
 
 
 @dataclass(slots=True, eq=False)
@@ -57,7 +60,7 @@ class Worker:
         settings: WorkerSettings,
         *,
         taskq: Taskq,
-        waiter: Taskq,
+        waiter: Waiter,
         registry: TaskRegistry,
         identity: Identity,
         burst: bool = False,
@@ -83,6 +86,7 @@ class Worker:
         self.flushing = 0  # flushes in flight
         self._flushes: set[asyncio.Task[None]] = set()
         self.stopping = False
+        self.blocked = False  # the fetch loop is in a blocking wait in Redis
         self._closing = False  # the flusher exits once nothing is left to flush
         self._acks_ready = asyncio.Event()
         self._space = asyncio.Event()
@@ -126,9 +130,9 @@ class Worker:
         try:
             await self._stop.wait()
             self.stopping = True
-            for task in (fetch, cron_task):
-                if task is not None:
-                    task.cancel()
+            if cron_task is not None:
+                cron_task.cancel()
+            await self._end_fetch(fetch)
             await finish_in_hand(self)
             await drain_acks(self)
             # A flush in flight when the signal came may have claimed more: they go straight back.
@@ -159,7 +163,7 @@ class Worker:
 
     async def reset_connections(self) -> None:
         await drop_idle_connections(self.taskq.redis)
-        await drop_idle_connections(self.waiter.redis)
+        self.waiter.wire.close()
 
     async def pause(self, seconds: float) -> None:
         """Wait before a retry; a second stop signal cuts it short."""
@@ -280,13 +284,51 @@ class Worker:
                 wait = self.settings.worker_idle_wait_seconds
                 if due_ms is not None:
                     wait = min(wait, due_ms / 1000)
-                await self.waiter.wait_for_work(self.queues, wait)
+                if self._stop.is_set():
+                    return
+                self.blocked = True
+                try:
+                    if len(self.queues) == 1:
+                        await self._wait_and_claim(self.queues[0], free, wait)
+                    else:
+                        await self.waiter.wait_for_work(self.queues, wait)
+                finally:
+                    self.blocked = False
                 self.state.succeeded()
                 backoff.reset()
             except RedisUnavailable as exc:
                 self.state.failed("claim", exc)
                 await self.reset_connections()
                 await self.pause(backoff.next_delay())
+
+    async def _wait_and_claim(self, queue: str, free: int, wait: float) -> None:
+        """Idle on one queue: block in Redis with the claim pipelined behind the pop, so the wake-up
+        brings the jobs (one round trip). Never cancelled: ``_end_fetch`` interrupts it instead."""
+        self.reserved += free
+        sent_at = time.monotonic()
+        try:
+            batch = await self.waiter.wait_and_claim(queue, self.id, free, wait)
+        finally:
+            self.reserved -= free
+        self.accept(batch.jobs, max(sent_at, time.monotonic() - WAKE_MARGIN_SECONDS))
+
+    async def _end_fetch(self, fetch: asyncio.Task[None]) -> None:
+        """Stop claiming. A wait blocked in Redis is ended from outside (CLIENT UNBLOCK) rather than
+        cancelled: its pipelined claim may already have run, and cancelling would strand those jobs
+        until their leases ran out (an attempt lost). Whatever it claimed is handed back with the rest.
+        The interrupt repeats until the loop is out, since one sent just before the wait began is moot.
+        """
+        deadline = time.monotonic() + self.settings.worker_idle_wait_seconds + 3
+        self._space.set()
+        while not fetch.done() and time.monotonic() < deadline and not self.hard_stop.is_set():
+            if not self.blocked:
+                break  # between calls, or pausing after an outage: nothing to lose by cancelling
+            with contextlib.suppress(RedisUnavailable):
+                await self.waiter.interrupt()
+            await asyncio.wait([fetch], timeout=0.1)
+        if not fetch.done():
+            fetch.cancel()
+            await asyncio.wait([fetch], timeout=1.0)
 
     async def _claim(self, free: int) -> tuple[int, int | None]:
         """Claim up to ``free`` jobs across the queues by weight. Returns (claimed, ms to next due)."""

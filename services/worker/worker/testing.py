@@ -15,7 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from taskq import Job, JobStatus, RedisUnavailable, Taskq
+from taskq import Job, JobStatus, RedisUnavailable, Taskq, Waiter
 from worker.runner import Worker
 from worker.settings import WorkerSettings
 
@@ -89,7 +89,7 @@ def settings_env(settings: WorkerSettings, **extra: str) -> dict[str, str]:
 class RunningWorker:
     worker: Worker
     task: asyncio.Task[int]
-    clients: list[Redis] = field(default_factory=list)
+    clients: list[Redis | Waiter] = field(default_factory=list)
 
     async def stop(self, timeout: float = 20.0) -> int:
         self.worker.request_stop()

@@ -1,0 +1,90 @@
+"""An idle worker's wait for work: it blocks in Redis, never polls, and wakes with its jobs in hand.
+
+BZPOPMIN on a queue's marker set: an enqueue adds the marker and Redis wakes the longest-waiting
+client at once. For one queue the claim is pipelined behind the pop on the same connection; Redis
+runs it the moment the client wakes (a connection's commands run in order), so the jobs come back
+with the wake-up in one round trip. The connection is a ``Wire`` of its own: a blocked pop holds it,
+and the wake-up is the path where client CPU is latency.
+
+Stopping: ``interrupt`` ends a blocked wait from the outside (CLIENT UNBLOCK), so a worker never has
+to cancel a wait whose claim may already be running in Redis; the claim's jobs come back as usual and
+the worker hands them back (no attempt lost).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from redis.exceptions import NoScriptError
+
+from taskq.errors import RedisUnavailable
+from taskq.queue import ClaimBatch, Taskq, _due, _parse_claimed, _s, redis_errors
+from taskq.settings import CoreSettings
+from taskq.wire import Wire
+
+#: Seconds a blocked wait may overrun its own timeout before the connection counts as dead.
+GRACE = 2.0
+
+
+class Waiter:
+    def __init__(self, taskq: Taskq, wire: Wire) -> None:
+        self.taskq = taskq
+        self.wire = wire
+
+    @classmethod
+    def from_settings(
+        cls, taskq: Taskq, settings: CoreSettings, *, client_name: str = "taskq-waiter"
+    ) -> Waiter:
+        # Each wait names its own bound (its timeout plus GRACE): a blocked pop outlives any
+        # command timeout.
+        return cls(taskq, Wire.from_settings(settings, client_name=client_name))
+
+    async def wait_for_work(self, queues: Sequence[str], timeout: float) -> str | None:
+        """Block until a job may be waiting in one of ``queues`` (or ``timeout`` seconds pass).
+        Returns the queue woken for, None on timeout."""
+        markers = {self.taskq.queue_keys(q).marker: q for q in queues}
+        wait = max(0.001, timeout)
+        got = (await self._execute([("BZPOPMIN", *markers, f"{wait:.3f}")], wait + GRACE))[0]
+        return None if got is None else markers[_s(got[0])]
+
+    async def wait_and_claim(self, queue: str, worker_id: str, n: int, timeout: float) -> ClaimBatch:
+        """Block until work may be waiting in ``queue`` (or ``timeout`` passes), then claim up to n,
+        in one round trip. An empty batch means the wait timed out or another worker was faster."""
+        qk = self.taskq.queue_keys(queue)
+        wait = max(0.001, timeout)
+        claim = (
+            "EVALSHA", self.taskq.scripts.claim.sha, 5,
+            qk.pending, qk.scheduled, qk.active, qk.marker, qk.token,
+            qk.job_prefix, worker_id, self.taskq.config.lease_ms, n,
+        )  # fmt: skip
+        flat = (await self._execute([("BZPOPMIN", qk.marker, f"{wait:.3f}"), claim], wait + GRACE))[1]
+        return ClaimBatch(_parse_claimed(queue, flat, 1), _due(flat[0]))
+
+    async def _execute(self, commands: list[tuple[Any, ...]], timeout: float) -> list[Any]:
+        with redis_errors():
+            try:
+                replies = await self.wire.execute(*commands, timeout=timeout)
+            except TimeoutError as exc:
+                raise RedisUnavailable("Redis did not answer a blocking wait in time") from exc
+            if isinstance(replies[-1], NoScriptError):
+                # A restarted Redis lost its script cache: load the scripts, then claim again (the
+                # pop is not repeated: its marker is consumed, and the claim needs none).
+                await self.taskq.scripts.load_all(self.taskq.redis)
+                replies[-1] = (await self.wire.execute(commands[-1], timeout=timeout))[0]
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+        return replies
+
+    async def interrupt(self) -> bool:
+        """End a wait blocked right now, as if it timed out (a pipelined claim still runs and returns
+        its jobs). Sent on the Taskq's own connection. True when a blocked wait was ended."""
+        client_id = self.wire.client_id
+        if client_id is None:
+            return False
+        with redis_errors():
+            return bool(await self.taskq.redis.client_unblock(client_id))
+
+    async def aclose(self) -> None:
+        await self.wire.aclose()

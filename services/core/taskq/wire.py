@@ -1,0 +1,226 @@
+"""A lean Redis connection for the one path where client CPU *is* the latency: an idle worker's wake-up.
+
+redis-py's asyncio client is built for generality (connection pools, retries, response callbacks,
+a StreamReader, a timeout context per reply). On the wake-up path (a blocking BZPOPMIN with the
+claim pipelined behind it) all of that runs on a cold cache after the worker has been idle, and it
+cost ~0.25 ms of the enqueue->claim interval on this VM (bench/core.py; the bare pop is ~0.3 ms).
+``Wire`` is one connection that speaks RESP2 through an ``asyncio.Protocol`` with the hiredis
+reader: a call packs its commands in C, writes them, and awaits one future that the protocol
+resolves when the last reply is parsed. Replies come back in order, so concurrent calls pipeline.
+
+What it keeps from a real client: ``redis://``, ``rediss://`` (TLS, with redis-py's ``ssl_*`` URL
+options) and ``unix://`` URLs with username/password and db; a connect timeout; error replies as
+redis-py's exception types (so ``redis_errors`` translates them as for every other call); a lost
+connection fails its calls with ``ConnectionError`` and the next call reconnects. A call that times
+out or is cancelled drops the connection, because its replies are still due and would be read as
+the next call's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import deque
+from collections.abc import Sequence
+from typing import Any, cast
+
+import hiredis
+from redis.asyncio.connection import SSLConnection, parse_url
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
+
+from taskq.settings import CoreSettings
+
+_CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+
+
+def _typed(error: ResponseError) -> ResponseError:
+    """NOSCRIPT gets its own type (the caller reloads scripts on it); the rest stay ResponseError,
+    which ``taskq.queue.redis_errors`` reads by their text (OOM, NOAUTH, LOADING, ...)."""
+    text = str(error)
+    return NoScriptError(text) if text.startswith("NOSCRIPT") else error
+
+
+class _Protocol(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.reader = hiredis.Reader(replyError=ResponseError)
+        #: (future, replies expected, replies so far) per call, in the order the calls were written
+        self.calls: deque[tuple[asyncio.Future[list[Any]], int, list[Any]]] = deque()
+        self.transport: asyncio.Transport | None = None
+        self.lost: Exception | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's are not asyncio.Transport subclasses
+
+    def data_received(self, data: bytes) -> None:
+        self.reader.feed(data)
+        calls = self.calls
+        while True:
+            try:
+                reply = self.reader.gets()
+            except hiredis.ProtocolError as exc:
+                self.fail(RedisConnectionError(f"Redis sent bytes that are not RESP: {exc}"))
+                return
+            if reply is False:
+                return
+            if not calls:  # a reply nobody asked for: the stream is out of step
+                self.fail(RedisConnectionError("Redis sent a reply that no call was waiting for"))
+                return
+            future, expected, replies = calls[0]
+            replies.append(_typed(reply) if isinstance(reply, ResponseError) else reply)
+            if len(replies) == expected:
+                calls.popleft()
+                if not future.done():
+                    future.set_result(replies)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.fail(RedisConnectionError(f"connection to Redis lost: {exc or 'closed by the server'}"))
+
+    def fail(self, error: Exception) -> None:
+        """The connection is unusable: close it and fail every call still waiting."""
+        if self.lost is None:
+            self.lost = error
+        if self.transport is not None:
+            self.transport.abort()
+        while self.calls:
+            future, _, _ = self.calls.popleft()
+            if not future.done():
+                future.set_exception(error)
+
+    @property
+    def usable(self) -> bool:
+        return self.lost is None and self.transport is not None and not self.transport.is_closing()
+
+
+class Wire:
+    """One lazily (re)connected Redis connection; see the module docstring."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout: float = 2.0,
+        command_timeout: float | None = None,
+        client_name: str = "taskq",
+    ) -> None:
+        self.options: dict[str, Any] = dict(parse_url(url))
+        self.connect_timeout = connect_timeout
+        #: Seconds a call may wait for its replies when it names no timeout (None: no bound).
+        self.command_timeout = command_timeout
+        self.client_name = client_name
+        self._proto: _Protocol | None = None
+        self._connecting: asyncio.Lock | None = None
+        #: Redis's id for the current connection (CLIENT ID), for CLIENT UNBLOCK from another one.
+        self.client_id: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: CoreSettings, *, client_name: str = "taskq") -> Wire:
+        return cls(
+            settings.redis_dsn(),
+            connect_timeout=settings.redis_connect_timeout,
+            command_timeout=settings.redis_socket_timeout,
+            client_name=client_name,
+        )
+
+    async def execute(self, *commands: Sequence[Any], timeout: float | None = None) -> list[Any]:
+        """Send ``commands`` in one write; their replies, in order. Error replies are returned as
+        exception objects (like a pipeline with ``raise_on_error=False``); connection trouble raises
+        redis-py's ``ConnectionError``, waiting longer than ``timeout`` (seconds; default the
+        command timeout) ``TimeoutError``."""
+        proto = self._proto
+        if proto is None or not proto.usable:
+            proto = await self._connect()
+        return await self._send(proto, commands, self.command_timeout if timeout is None else timeout)
+
+    async def _send(
+        self, proto: _Protocol, commands: Sequence[Sequence[Any]], timeout: float | None
+    ) -> list[Any]:
+        assert proto.transport is not None
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        proto.calls.append((future, len(commands), []))
+        if len(commands) == 1:
+            proto.transport.write(hiredis.pack_command(tuple(commands[0])))
+        else:
+            proto.transport.write(b"".join(hiredis.pack_command(tuple(c)) for c in commands))
+        try:
+            if timeout is None:
+                return await future
+            async with asyncio.timeout(timeout):
+                return await future
+        except (TimeoutError, asyncio.CancelledError):
+            # Abandoned with replies still due: they would be read as the next call's.
+            proto.fail(RedisConnectionError("a call was abandoned (timeout or cancel): connection dropped"))
+            raise
+
+    async def _connect(self) -> _Protocol:
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self._proto is not None and self._proto.usable:
+                return self._proto  # another call connected while this one waited
+            self.close()
+            try:
+                async with asyncio.timeout(self.connect_timeout):
+                    proto = await self._open()
+                    replies = await self._send(proto, self._handshake(), None)
+            except TimeoutError as exc:
+                raise RedisConnectionError("timed out connecting to Redis") from exc
+            except OSError as exc:
+                raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    proto.fail(RedisConnectionError("handshake refused"))
+                    raise reply
+            self.client_id = int(replies[-1])
+            self._proto = proto
+            return proto
+
+    async def _open(self) -> _Protocol:
+        loop = asyncio.get_running_loop()
+        o = self.options
+        if "path" in o:
+            _, proto = await loop.create_unix_connection(_Protocol, o["path"])
+        else:
+            host, port = o.get("host", "localhost"), int(o.get("port", 6379))
+            tls = self._tls()
+            _, proto = await loop.create_connection(
+                _Protocol, host, port, ssl=tls, server_hostname=host if tls is not None else None
+            )
+        return proto
+
+    def _tls(self) -> ssl.SSLContext | None:
+        o = self.options
+        if not issubclass(o.get("connection_class", object), SSLConnection):
+            return None
+        context = ssl.create_default_context(cafile=o.get("ssl_ca_certs"))
+        reqs = o.get("ssl_cert_reqs", "required")
+        context.verify_mode = _CERT_REQS[reqs] if isinstance(reqs, str) else reqs
+        check = o.get("ssl_check_hostname", context.verify_mode != ssl.CERT_NONE)
+        context.check_hostname = (
+            check not in (False, "False", "false", "0") and context.verify_mode != ssl.CERT_NONE
+        )
+        if o.get("ssl_certfile"):
+            context.load_cert_chain(o["ssl_certfile"], o.get("ssl_keyfile"))
+        return context
+
+    def _handshake(self) -> list[list[Any]]:
+        o = self.options
+        commands: list[list[Any]] = []
+        if o.get("password") is not None:
+            user = o.get("username")
+            commands.append(["AUTH", user, o["password"]] if user else ["AUTH", o["password"]])
+        if int(o.get("db", 0) or 0):
+            commands.append(["SELECT", int(o["db"])])
+        commands.append(["CLIENT", "SETNAME", self.client_name])
+        commands.append(["CLIENT", "ID"])
+        return commands
+
+    def close(self) -> None:
+        """Drop the connection (calls waiting on it fail); the next call opens a new one."""
+        if self._proto is not None:
+            self._proto.fail(RedisConnectionError("connection closed by the client"))
+        self._proto = None
+        self.client_id = None
+
+    async def aclose(self) -> None:
+        self.close()
