@@ -83,8 +83,9 @@ def _claimer(url: str, queue: str, conn: Connection) -> None:
         await taskq.claim(queue, "warm", 1)
         conn.send("ready")
         while True:
-            # The worker's idle path: block on the queue's marker with the claim pipelined behind it.
-            batch = await waiter.wait_and_claim(queue, "claimer", 1, timeout=5)
+            # The worker's idle path: block on the queue's marker with the claim pipelined behind it,
+            # for as many jobs as an idle worker has free slots (its default concurrency, 10).
+            batch = await waiter.wait_and_claim(queue, "claimer", 10, timeout=5)
             if not batch.jobs:
                 continue
             claimed_ns = time.time_ns()

@@ -19,10 +19,12 @@ from taskq import (
     RedisFull,
     RedisUnavailable,
     Taskq,
+    Wire,
     check_redis,
     connect,
 )
 from taskq.localserver import LocalRedis, free_port
+from taskq.queue import PLAIN_MAX_JOBS
 from taskq.scripts import Scripts
 
 
@@ -62,16 +64,22 @@ async def test_persistence_off_is_reported(own_client: Redis) -> None:
 
 
 @pytest.mark.parametrize("own_server", [{"extra": ("--maxmemory", "3mb")}], indirect=True)
+@pytest.mark.parametrize(
+    ("batch", "over_wire"),
+    [(PLAIN_MAX_JOBS + 1, False), (50, False), (50, True)],
+    ids=["script", "transaction", "transaction-over-wire"],
+)
 async def test_full_redis_gives_clear_error_and_no_half_written_job(
-    own_client: Redis, queue_name: str
+    own_server: LocalRedis, own_client: Redis, queue_name: str, batch: int, over_wire: bool
 ) -> None:
-    taskq = Taskq(own_client, QueueConfig(prefix="oom"))
+    wire = Wire(own_server.url) if over_wire else None
+    taskq = Taskq(own_client, QueueConfig(prefix="oom"), wire=wire)
     accepted = 0
 
     async def fill() -> None:
         nonlocal accepted
         for _ in range(10_000):
-            reqs = [EnqueueRequest("debug.noop", {"tag": "x" * 200}, queue=queue_name) for _ in range(50)]
+            reqs = [EnqueueRequest("debug.noop", {"tag": "x" * 200}, queue=queue_name) for _ in range(batch)]
             accepted += len(await taskq.enqueue_many(reqs))
 
     with pytest.raises(RedisFull):
@@ -83,6 +91,8 @@ async def test_full_redis_gives_clear_error_and_no_half_written_job(
     ]
     # Every accepted job is whole and queued; the refused batch left nothing behind.
     assert stats.pending == accepted == stats.counters["enqueued"] == len(job_keys)
+    if wire is not None:
+        await wire.aclose()
 
 
 async def test_unreachable_redis_fails_fast() -> None:

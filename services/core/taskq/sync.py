@@ -67,9 +67,14 @@ class SyncTaskq:
         with redis_errors():
             if len(batch.calls) > 1 and self.config.max_depth > 0:
                 self._check_depths(batch.by_queue)
-            if len(batch.calls) == 1:
+            if batch.plain is not None:
+                pipe = self.redis.pipeline(transaction=True)
+                for command in batch.plain:
+                    pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+                replies: list[Any] = [self._plan.plain_reply(batch, pipe.execute(raise_on_error=False))]
+            elif len(batch.calls) == 1:
                 script, keys, args = batch.calls[0]
-                replies: list[Any] = [script(keys=keys, args=args)]
+                replies = [script(keys=keys, args=args)]
             else:
                 pipe = self.redis.pipeline(transaction=False)
                 for script, keys, args in batch.calls:

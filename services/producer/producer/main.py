@@ -20,7 +20,7 @@ from producer.middleware import AccessGuard, BodyGuard, RequestContext
 from producer.openapi import install_openapi
 from producer.problems import install_handlers
 from producer.settings import ProducerSettings
-from taskq import Taskq, TaskRegistry, connect
+from taskq import Taskq, TaskRegistry, Wire, connect
 
 DESCRIPTION = """\
 Accepts background jobs instantly and reliably: validated against the task contract, enqueued in
@@ -38,7 +38,9 @@ def create_app(settings: ProducerSettings | None = None, *, access_log: AccessLo
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         redis = connect(settings, max_connections=settings.redis_max_connections)
         subscriber = connect(settings, blocking=True, max_connections=2)
-        app.state.taskq = Taskq.from_settings(redis, settings)
+        # Enqueues ride one lean pipelined connection (concurrent calls share it, replies in order).
+        wire = Wire.from_settings(settings, client_name="taskq-producer")
+        app.state.taskq = Taskq.from_settings(redis, settings, wire=wire)
         app.state.coalescer = Coalescer(app.state.taskq)
         app.state.events = EventHub(subscriber, app.state.taskq.keys.events_pattern)
         app.state.events.start()
@@ -49,6 +51,7 @@ def create_app(settings: ProducerSettings | None = None, *, access_log: AccessLo
             await app.state.events.stop()
             access.flush()
             await subscriber.aclose()
+            await wire.aclose()
             await redis.aclose()
 
     app = FastAPI(

@@ -1,0 +1,104 @@
+"""Plain jobs go to Redis as a MULTI/EXEC, the rest through the enqueue script, over redis-py or over a
+Wire, from the asyncio or the blocking client. Whichever way a job went, it must be the same job."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import pytest
+from redis.asyncio import Redis
+
+from taskq import (
+    CoreSettings,
+    EnqueueRequest,
+    QueueConfig,
+    SyncTaskq,
+    Taskq,
+    Wire,
+    connect_sync,
+)
+from taskq.queue import BAND, PLAIN_MAX_JOBS, pending_score
+
+PATHS = ["script", "transaction", "transaction-over-wire", "script-over-wire", "sync-transaction"]
+
+
+@pytest.fixture(params=PATHS)
+async def enqueue_via(
+    request: pytest.FixtureRequest, redis: Redis, redis_url: str, config: QueueConfig
+) -> AsyncIterator[tuple[str, Taskq, SyncTaskq | None]]:
+    wire = Wire(redis_url) if "wire" in request.param else None
+    sync = None
+    if request.param.startswith("sync"):
+        sync = SyncTaskq(connect_sync(CoreSettings(redis_url=redis_url, environment="test")), config)
+    yield request.param, Taskq(redis, config, wire=wire), sync
+    if wire is not None:
+        await wire.aclose()
+
+
+async def _enqueue(via: tuple[str, Taskq, SyncTaskq | None], requests: list[EnqueueRequest]) -> list[str]:
+    path, taskq, sync = via
+    if path.startswith("script"):
+        # An idempotency key needs the script's logic: these jobs go through it.
+        requests = [replace(r, idempotency_key=uuid.uuid4().hex) for r in requests]
+        assert taskq.prepare_enqueue(requests).plain is None
+    else:
+        assert taskq.prepare_enqueue(requests).plain is not None
+    out = sync.enqueue_many(requests) if sync is not None else await taskq.enqueue_many(requests)
+    assert all(e.created for e in out)
+    return [e.id for e in out]
+
+
+async def test_every_path_writes_the_same_job(
+    enqueue_via: tuple[str, Taskq, SyncTaskq | None], taskq: Taskq, redis: Redis, queue_name: str
+) -> None:
+    before_ms = int((await redis.time())[0]) * 1000
+    reqs = [EnqueueRequest("debug.noop", {"n": n}, queue=queue_name, priority=n) for n in (2, 7)]
+    ids = await _enqueue(enqueue_via, reqs)
+    qk = taskq.queue_keys(queue_name)
+    for job_id, req in zip(ids, reqs, strict=True):
+        stored = await redis.hgetall(qk.job(job_id))
+        assert set(stored) == {b"payload", b"status", b"priority"}  # nothing more, nothing less
+        assert stored[b"status"] == b"queued"
+        assert int(stored[b"priority"]) == req.priority
+        job = await taskq.get_job(job_id)
+        assert job is not None
+        assert job.args == req.args
+        assert job.status.value == "queued"
+        score = await redis.zscore(qk.pending, job_id)
+        assert score is not None
+        # The priority band, then a millisecond of this enqueue (whichever clock took it).
+        assert int(score) // BAND == 9 - req.priority
+        assert abs(int(score) % BAND - before_ms) < 60_000
+    stats = await taskq.stats(queue_name)
+    assert (stats.pending, stats.counters["enqueued"]) == (2, 2)
+    assert await redis.zcard(qk.marker) == 1  # an idle worker would wake
+    assert queue_name in await taskq.queues()
+
+
+async def test_claims_follow_priority_then_arrival_whatever_the_path(
+    enqueue_via: tuple[str, Taskq, SyncTaskq | None], taskq: Taskq, queue_name: str
+) -> None:
+    first = await _enqueue(enqueue_via, [EnqueueRequest("debug.noop", {}, queue=queue_name)])
+    urgent = await taskq.enqueue("debug.noop", queue=queue_name, priority=9)  # the other path
+    later = await _enqueue(enqueue_via, [EnqueueRequest("debug.noop", {}, queue=queue_name)])
+    claimed = [j.id for j in (await taskq.claim(queue_name, "w", 5)).jobs]
+    assert claimed == [urgent.id, *first, *later]
+
+
+def test_big_batches_go_through_the_script() -> None:
+    taskq = Taskq(Redis(), QueueConfig())
+    reqs = [EnqueueRequest("debug.noop", {})]
+    assert taskq.prepare_enqueue(reqs * PLAIN_MAX_JOBS).plain is not None
+    assert taskq.prepare_enqueue(reqs * (PLAIN_MAX_JOBS + 1)).plain is None
+    assert taskq.prepare_enqueue([replace(reqs[0], delay_ms=10)]).plain is None
+    assert Taskq(Redis(), QueueConfig(max_depth=10)).prepare_enqueue(reqs).plain is None
+
+
+def test_the_python_pending_score_is_the_scripts() -> None:
+    from taskq.scripts import script_source
+
+    assert f"local BAND = {BAND}" in script_source("enqueue")
+    assert pending_score(9, 5) == 5
+    assert pending_score(0, 5) == 9 * BAND + 5
