@@ -30,7 +30,18 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from taskq import Ack, CoreSettings, EnqueueRequest, QueueConfig, SyncTaskq, Taskq, Waiter, Wire, connect_sync
+from taskq import (
+    Ack,
+    CoreSettings,
+    EnqueueRequest,
+    QueueConfig,
+    SyncTaskq,
+    SyncWire,
+    Taskq,
+    Waiter,
+    Wire,
+    connect_sync,
+)
 from taskq.localserver import LocalRedis, find_server_binary
 from taskq.redis_client import connect_url
 
@@ -186,15 +197,18 @@ async def enqueue_rates(url: str, single: int, bulk: int) -> tuple[float, float]
 
 
 def sync_single_rate(url: str, n: int) -> float:
-    """One job per call from SyncTaskq (redis-py's blocking client), as a Flask or Django app would."""
+    """One job per call from SyncTaskq (blocking I/O), as a Flask or Django app would."""
     taskq = SyncTaskq(
-        connect_sync(CoreSettings(redis_url=url, environment="test")), QueueConfig(prefix=PREFIX)
+        connect_sync(CoreSettings(redis_url=url, environment="test")),
+        QueueConfig(prefix=PREFIX),
+        wire=SyncWire(url),
     )
     taskq.enqueue("send_email", EMAIL, queue="enq-sync")
     started = time.perf_counter()
     for _ in range(n):
         taskq.enqueue("send_email", EMAIL, queue="enq-sync")
     rate = n / (time.perf_counter() - started)
+    taskq.close()
     taskq.redis.close()
     return rate
 

@@ -15,26 +15,38 @@ from taskq import (
     EnqueueRequest,
     QueueConfig,
     SyncTaskq,
+    SyncWire,
     Taskq,
     Wire,
     connect_sync,
 )
 from taskq.queue import BAND, PLAIN_MAX_JOBS, pending_score
 
-PATHS = ["script", "transaction", "transaction-over-wire", "script-over-wire", "sync-transaction"]
+PATHS = [
+    "script",
+    "transaction",
+    "transaction-over-wire",
+    "script-over-wire",
+    "sync-transaction",
+    "sync-transaction-over-wire",
+]
 
 
 @pytest.fixture(params=PATHS)
 async def enqueue_via(
     request: pytest.FixtureRequest, redis: Redis, redis_url: str, config: QueueConfig
 ) -> AsyncIterator[tuple[str, Taskq, SyncTaskq | None]]:
-    wire = Wire(redis_url) if "wire" in request.param else None
+    over_wire = request.param.endswith("over-wire")
+    wire = Wire(redis_url) if over_wire else None
     sync = None
     if request.param.startswith("sync"):
-        sync = SyncTaskq(connect_sync(CoreSettings(redis_url=redis_url, environment="test")), config)
+        client = connect_sync(CoreSettings(redis_url=redis_url, environment="test"))
+        sync = SyncTaskq(client, config, wire=SyncWire(redis_url) if over_wire else None)
     yield request.param, Taskq(redis, config, wire=wire), sync
     if wire is not None:
         await wire.aclose()
+    if sync is not None:
+        sync.close()
 
 
 async def _enqueue(via: tuple[str, Taskq, SyncTaskq | None], requests: list[EnqueueRequest]) -> list[str]:

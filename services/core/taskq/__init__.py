@@ -49,7 +49,7 @@ from taskq.settings import CoreSettings
 from taskq.sync import SyncTaskq, connect_sync
 from taskq.tasks import TaskRegistry, TaskSpec
 from taskq.waiter import Waiter
-from taskq.wire import Wire
+from taskq.wire import SyncWire, Wire
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -84,6 +84,7 @@ __all__ = [
     "ScriptCode",
     "StaleLease",
     "SyncTaskq",
+    "SyncWire",
     "TaskRegistry",
     "TaskSpec",
     "Taskq",

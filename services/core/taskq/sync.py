@@ -16,8 +16,9 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from taskq.models import Job, job_from_hash
-from taskq.queue import Enqueued, EnqueueRequest, QueueConfig, Taskq, redis_errors
+from taskq.queue import Enqueued, EnqueueRequest, QueueConfig, Taskq, exec_results, redis_errors
 from taskq.settings import CoreSettings
+from taskq.wire import SyncWire
 
 
 def connect_sync(settings: CoreSettings, *, max_connections: int = 64) -> redis.Redis:
@@ -33,15 +34,26 @@ def connect_sync(settings: CoreSettings, *, max_connections: int = 64) -> redis.
 
 
 class SyncTaskq:
-    def __init__(self, client: redis.Redis, config: QueueConfig | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis, config: QueueConfig | None = None, *, wire: SyncWire | None = None
+    ) -> None:
         self.redis = client
         # Scripts registered on the blocking client: Taskq plans, this class does the I/O.
         self._plan = Taskq(cast(Any, client), config)
         self.config = self._plan.config
+        #: When given, plain enqueues go over this lean connection instead of redis-py's.
+        self.wire = wire
 
     @classmethod
-    def from_settings(cls, client: redis.Redis, settings: CoreSettings) -> SyncTaskq:
-        return cls(client, QueueConfig.from_settings(settings))
+    def from_settings(
+        cls, client: redis.Redis, settings: CoreSettings, *, wire: SyncWire | None = None
+    ) -> SyncTaskq:
+        return cls(client, QueueConfig.from_settings(settings), wire=wire)
+
+    def close(self) -> None:
+        """Close the lean connection, if any (the redis-py client is the caller's)."""
+        if self.wire is not None:
+            self.wire.close()
 
     def enqueue(
         self,
@@ -68,10 +80,7 @@ class SyncTaskq:
             if len(batch.calls) > 1 and self.config.max_depth > 0:
                 self._check_depths(batch.by_queue)
             if batch.plain is not None:
-                pipe = self.redis.pipeline(transaction=True)
-                for command in batch.plain:
-                    pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-                replies: list[Any] = [self._plan.plain_reply(batch, pipe.execute(raise_on_error=False))]
+                replies: list[Any] = [self._plan.plain_reply(self._transaction(batch.plain))]
             elif len(batch.calls) == 1:
                 script, keys, args = batch.calls[0]
                 replies = [script(keys=keys, args=args)]
@@ -86,6 +95,14 @@ class SyncTaskq:
                 self.redis.sadd(self._plan.keys.queues, *new_queues)
             self._plan._known_queues.update(new_queues)
         return results
+
+    def _transaction(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        if self.wire is not None:
+            return exec_results(self.wire.execute(("MULTI",), *commands, ("EXEC",)))
+        pipe = self.redis.pipeline(transaction=True)
+        for command in commands:
+            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
+        return list(pipe.execute(raise_on_error=False))
 
     def _check_depths(self, by_queue: Mapping[str, Sequence[object]]) -> None:
         pipe = self.redis.pipeline(transaction=False)

@@ -19,10 +19,13 @@ the next call's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import select
+import socket
 import ssl
 from collections import deque
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any, Self, cast
 
 import hiredis
 from redis.asyncio.connection import SSLConnection, parse_url
@@ -92,8 +95,8 @@ class _Protocol(asyncio.Protocol):
         return self.lost is None and self.transport is not None and not self.transport.is_closing()
 
 
-class Wire:
-    """One lazily (re)connected Redis connection; see the module docstring."""
+class _Endpoint:
+    """What both wires share: where Redis is, how to greet it, how long to wait for it."""
 
     def __init__(
         self,
@@ -108,19 +111,58 @@ class Wire:
         #: Seconds a call may wait for its replies when it names no timeout (None: no bound).
         self.command_timeout = command_timeout
         self.client_name = client_name
-        self._proto: _Protocol | None = None
-        self._connecting: asyncio.Lock | None = None
         #: Redis's id for the current connection (CLIENT ID), for CLIENT UNBLOCK from another one.
         self.client_id: int | None = None
 
     @classmethod
-    def from_settings(cls, settings: CoreSettings, *, client_name: str = "taskq") -> Wire:
+    def from_settings(cls, settings: CoreSettings, *, client_name: str = "taskq") -> Self:
         return cls(
             settings.redis_dsn(),
             connect_timeout=settings.redis_connect_timeout,
             command_timeout=settings.redis_socket_timeout,
             client_name=client_name,
         )
+
+    def _tls(self) -> ssl.SSLContext | None:
+        o = self.options
+        if not issubclass(o.get("connection_class", object), SSLConnection):
+            return None
+        context = ssl.create_default_context(cafile=o.get("ssl_ca_certs"))
+        reqs = o.get("ssl_cert_reqs", "required")
+        verify = _CERT_REQS[reqs.lower()] if isinstance(reqs, str) else reqs
+        check = o.get("ssl_check_hostname", verify != ssl.CERT_NONE)
+        # check_hostname first: Python refuses CERT_NONE while it is on.
+        context.check_hostname = verify != ssl.CERT_NONE and check not in (False, "False", "false", "0")
+        context.verify_mode = verify
+        if o.get("ssl_certfile"):
+            context.load_cert_chain(o["ssl_certfile"], o.get("ssl_keyfile"))
+        return context
+
+    def _handshake(self) -> list[list[Any]]:
+        o = self.options
+        commands: list[list[Any]] = []
+        if o.get("password") is not None:
+            user = o.get("username")
+            commands.append(["AUTH", user, o["password"]] if user else ["AUTH", o["password"]])
+        if int(o.get("db", 0) or 0):
+            commands.append(["SELECT", int(o["db"])])
+        commands.append(["CLIENT", "SETNAME", self.client_name])
+        commands.append(["CLIENT", "ID"])
+        return commands
+
+    def _greeted(self, replies: list[Any]) -> None:
+        """Check the handshake's replies (raises the refusal) and keep the connection's id."""
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        self.client_id = int(replies[-1])
+
+
+class Wire(_Endpoint):
+    """One lazily (re)connected Redis connection for asyncio; see the module docstring."""
+
+    _proto: _Protocol | None = None
+    _connecting: asyncio.Lock | None = None
 
     async def execute(self, *commands: Sequence[Any], timeout: float | None = None) -> list[Any]:
         """Send ``commands`` in one write; their replies, in order. Error replies are returned as
@@ -167,11 +209,11 @@ class Wire:
                 raise RedisConnectionError("timed out connecting to Redis") from exc
             except OSError as exc:
                 raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    proto.fail(RedisConnectionError("handshake refused"))
-                    raise reply
-            self.client_id = int(replies[-1])
+            try:
+                self._greeted(replies)
+            except Exception:
+                proto.fail(RedisConnectionError("handshake refused"))
+                raise
             self._proto = proto
             return proto
 
@@ -188,33 +230,6 @@ class Wire:
             )
         return proto
 
-    def _tls(self) -> ssl.SSLContext | None:
-        o = self.options
-        if not issubclass(o.get("connection_class", object), SSLConnection):
-            return None
-        context = ssl.create_default_context(cafile=o.get("ssl_ca_certs"))
-        reqs = o.get("ssl_cert_reqs", "required")
-        context.verify_mode = _CERT_REQS[reqs] if isinstance(reqs, str) else reqs
-        check = o.get("ssl_check_hostname", context.verify_mode != ssl.CERT_NONE)
-        context.check_hostname = (
-            check not in (False, "False", "false", "0") and context.verify_mode != ssl.CERT_NONE
-        )
-        if o.get("ssl_certfile"):
-            context.load_cert_chain(o["ssl_certfile"], o.get("ssl_keyfile"))
-        return context
-
-    def _handshake(self) -> list[list[Any]]:
-        o = self.options
-        commands: list[list[Any]] = []
-        if o.get("password") is not None:
-            user = o.get("username")
-            commands.append(["AUTH", user, o["password"]] if user else ["AUTH", o["password"]])
-        if int(o.get("db", 0) or 0):
-            commands.append(["SELECT", int(o["db"])])
-        commands.append(["CLIENT", "SETNAME", self.client_name])
-        commands.append(["CLIENT", "ID"])
-        return commands
-
     def close(self) -> None:
         """Drop the connection (calls waiting on it fail); the next call opens a new one."""
         if self._proto is not None:
@@ -224,3 +239,88 @@ class Wire:
 
     async def aclose(self) -> None:
         self.close()
+
+
+class SyncWire(_Endpoint):
+    """The same lean connection for blocking code (``SyncTaskq``): a socket, the hiredis reader, and
+    one ``sendall`` per call. Not thread-safe: one per thread, like a socket.
+
+    A connection the server has closed since the last call (a Redis restart) is noticed before
+    writing, by peeking at the socket, and replaced: a call is never sent twice."""
+
+    _sock: socket.socket | None = None
+    _reader: hiredis.Reader  # a fresh one per connection (set by _connect)
+
+    def execute(self, *commands: Sequence[Any], timeout: float | None = None) -> list[Any]:
+        """As ``Wire.execute``, blocking."""
+        sock = self._sock
+        if sock is None or _closed_by_peer(sock):
+            sock = self._connect()
+        return self._call(sock, commands, self.command_timeout if timeout is None else timeout)
+
+    def _call(
+        self, sock: socket.socket, commands: Sequence[Sequence[Any]], timeout: float | None
+    ) -> list[Any]:
+        try:
+            sock.settimeout(timeout)
+            sock.sendall(b"".join(hiredis.pack_command(tuple(c)) for c in commands))
+            replies: list[Any] = []
+            while len(replies) < len(commands):
+                reply = self._reader.gets()
+                if reply is False:
+                    data = sock.recv(65536)
+                    if not data:
+                        raise RedisConnectionError("connection to Redis lost: closed by the server")
+                    self._reader.feed(data)
+                    continue
+                replies.append(_typed(reply) if isinstance(reply, ResponseError) else reply)
+            return replies
+        except BaseException as exc:
+            # Whatever went wrong, replies may still be due on this socket: never reuse it.
+            self.close()
+            if isinstance(exc, TimeoutError | socket.timeout):
+                raise TimeoutError("Redis did not answer in time") from exc
+            if isinstance(exc, OSError | hiredis.ProtocolError):
+                raise RedisConnectionError(f"connection to Redis lost: {exc}") from exc
+            raise
+
+    def _connect(self) -> socket.socket:
+        self.close()
+        o = self.options
+        try:
+            if "path" in o:
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(self.connect_timeout)
+                sock.connect(o["path"])
+            else:
+                host = o.get("host", "localhost")
+                sock = socket.create_connection((host, int(o.get("port", 6379))), self.connect_timeout)
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                tls = self._tls()
+                if tls is not None:
+                    sock = tls.wrap_socket(sock, server_hostname=host)
+        except OSError as exc:
+            raise RedisConnectionError(f"cannot connect to Redis: {exc}") from exc
+        self._reader = hiredis.Reader(replyError=ResponseError)
+        try:
+            self._greeted(self._call(sock, self._handshake(), self.connect_timeout))
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        return sock
+
+    def close(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.close()
+        self._sock = None
+        self.client_id = None
+
+
+def _closed_by_peer(sock: socket.socket) -> bool:
+    """True when this idle connection has something to read: the server closed it (a restart), or
+    sent bytes nobody asked for. Either way it must be replaced (works for TLS sockets too)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    return bool(poller.poll(0))
