@@ -12,6 +12,8 @@ deployed) and measures from real client processes:
   back the next batch (one round trip per batch), with 1 and 4 concurrent streams.
 - enqueue: one job per awaited call (sequential), and ``enqueue_many`` in batches of 1,000.
 - memory: INFO used_memory before and after 100,000 queued ``send_email`` jobs, per job.
+
+Each measure, ours and the peers', starts on an empty server with a freshly rewritten AOF.
 """
 
 from __future__ import annotations
@@ -178,7 +180,7 @@ async def drain(url: str, queue: str, streams: int, batch: int) -> tuple[int, fl
 # ------------------------------------------------------------------ enqueue
 
 
-async def enqueue_rates(url: str, single: int, bulk: int) -> tuple[float, float]:
+async def enqueue_single_rate(url: str, single: int) -> float:
     redis, wire = connect_url(url), Wire(url)
     taskq = Taskq(redis, QueueConfig(prefix=PREFIX), wire=wire)  # as the producer runs it
     await taskq.enqueue("send_email", EMAIL, queue="enq-single")  # load scripts, register queue
@@ -186,6 +188,15 @@ async def enqueue_rates(url: str, single: int, bulk: int) -> tuple[float, float]
     for _ in range(single):
         await taskq.enqueue("send_email", EMAIL, queue="enq-single")
     single_rate = single / (time.perf_counter() - started)
+    await redis.aclose()
+    await wire.aclose()
+    return single_rate
+
+
+async def enqueue_bulk_rate(url: str, bulk: int) -> float:
+    redis, wire = connect_url(url), Wire(url)
+    taskq = Taskq(redis, QueueConfig(prefix=PREFIX), wire=wire)
+    await taskq.enqueue("send_email", EMAIL, queue="enq-bulk")
     started = time.perf_counter()
     for start in range(0, bulk, 1000):
         n = min(1000, bulk - start)
@@ -193,7 +204,7 @@ async def enqueue_rates(url: str, single: int, bulk: int) -> tuple[float, float]
     bulk_rate = bulk / (time.perf_counter() - started)
     await redis.aclose()
     await wire.aclose()
-    return single_rate, bulk_rate
+    return bulk_rate
 
 
 def sync_single_rate(url: str, n: int) -> float:
@@ -290,7 +301,25 @@ class Results:
     payload_bytes: int
 
 
+async def clean_slate(url: str) -> None:
+    """Every measure starts on an empty server with a fresh AOF: what one phase left behind (200,000
+    finished jobs waiting for their result TTL, an AOF growing past the auto-rewrite size, whose
+    fork then competes for the 2 cores) must not slow the next one, ours or a peer's."""
+    redis = connect_url(url)
+    # SYNC: a lazy flush would free the old data in a background thread during the next measure.
+    await redis.execute_command("FLUSHALL", "SYNC")
+    await redis.bgrewriteaof()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        info = await redis.info("persistence")
+        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+            break
+        await asyncio.sleep(0.05)
+    await redis.aclose()
+
+
 async def main_async(url: str, server: str, quick: bool) -> Results:
+    await clean_slate(url)
     wake = await wakeup(url, 500 if quick else 3000)
     floor = await wakeup(url, 500 if quick else 3000, bare=True)
     drains = []
@@ -298,17 +327,23 @@ async def main_async(url: str, server: str, quick: bool) -> Results:
     redis = connect_url(url)
     taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
     for streams, batch in ((1, 100), (4, 100)):
+        await clean_slate(url)
         queue = f"drain-{streams}-{batch}"
         await fill(taskq, queue, total, {})
         jobs, seconds = await drain(url, queue, streams, batch)
         drains.append((streams, batch, jobs, seconds))
     await redis.aclose()
-    single_rate, bulk_rate = await enqueue_rates(
-        url, 5_000 if quick else 30_000, 20_000 if quick else 200_000
-    )
+    await clean_slate(url)
+    single_rate = await enqueue_single_rate(url, 5_000 if quick else 30_000)
+    await clean_slate(url)
+    bulk_rate = await enqueue_bulk_rate(url, 20_000 if quick else 200_000)
+    await clean_slate(url)
     sync_rate = sync_single_rate(url, 5_000 if quick else 30_000)
+    await clean_slate(url)
     dramatiq_send = peer_enqueue(url, "dramatiq", 2_000 if quick else 10_000)
+    await clean_slate(url)
     rq_bulk = peer_enqueue(url, "rq", 10_000 if quick else 50_000)
+    await clean_slate(url)
     mem = await memory_per_job(url, 20_000 if quick else 100_000)
     payload = len(taskq.build_payload(EnqueueRequest("send_email", EMAIL)).to_json())
     return Results(
