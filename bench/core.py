@@ -307,7 +307,7 @@ async def clean_slate(url: str) -> None:
     fork then competes for the 2 cores) must not slow the next one, ours or a peer's."""
     redis = connect_url(url)
     # SYNC: a lazy flush would free the old data in a background thread during the next measure.
-    await redis.execute_command("FLUSHALL", "SYNC")
+    await redis.execute_command("FLUSHALL", "SYNC")  # type: ignore[no-untyped-call]
     await redis.bgrewriteaof()
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -114,3 +114,16 @@ def test_the_python_pending_score_is_the_scripts() -> None:
     assert f"local BAND = {BAND}" in script_source("enqueue")
     assert pending_score(9, 5) == 5
     assert pending_score(0, 5) == 9 * BAND + 5
+
+
+async def test_a_script_over_the_wire_survives_an_empty_script_cache(
+    redis: Redis, redis_url: str, config: QueueConfig, queue_name: str
+) -> None:
+    wire = Wire(redis_url)
+    taskq = Taskq(redis, config, wire=wire)
+    await redis.script_flush()  # what a Redis restart does
+    first = await taskq.enqueue("debug.noop", queue=queue_name, idempotency_key="k")
+    again = await taskq.enqueue("debug.noop", queue=queue_name, idempotency_key="k")
+    assert first.created
+    assert (again.id, again.created) == (first.id, False)
+    await wire.aclose()
