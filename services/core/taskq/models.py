@@ -137,9 +137,13 @@ def dumps(value: Any) -> str:
     return raw.decode()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JobPayload:
-    """The immutable part of a job, stored as one JSON document in the job hash."""
+    """The immutable part of a job, stored as one JSON document in the job hash.
+
+    Not a frozen dataclass only for speed: a frozen one's ``__init__`` goes through
+    ``object.__setattr__`` per field, which was a third of a bulk enqueue's preparation. Treat it
+    as read-only; what is stored in Redis never changes."""
 
     id: str
     task: str

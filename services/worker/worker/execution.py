@@ -66,11 +66,18 @@ async def _readable(conn: multiprocessing.connection.Connection) -> None:
 
 
 async def run_in_process(task: str, args: TaskArgs, timeout: float) -> Any:
+    """Run a process handler in a fresh child, killed at the timeout.
+
+    Starting and reaping the child happen in a thread, never on the event loop: the first start also
+    starts the fork server, which imports the handlers (a second or more here), and the loop must
+    keep serving the other jobs, acks and claims meanwhile."""
     parent, child = _mp.Pipe(duplex=False)
     proc = _mp.Process(target=_child_main, args=(child, task, args.model_dump(mode="json")), daemon=True)
-    proc.start()
-    child.close()
+    starting = asyncio.ensure_future(asyncio.to_thread(proc.start))
     try:
+        # Shielded: a cancel (job cancelled, hard stop) must not leave a child starting unseen.
+        await asyncio.shield(starting)
+        child.close()
         try:
             async with asyncio.timeout(timeout):
                 await _readable(parent)
@@ -79,7 +86,7 @@ async def run_in_process(task: str, args: TaskArgs, timeout: float) -> Any:
         try:
             message = parent.recv()
         except EOFError:
-            proc.join(5)
+            await asyncio.to_thread(proc.join, 5)
             died = f"the handler's process exited with {proc.exitcode}"
             raise ChildFailed("ChildDied", died, True) from None
         if message[0] == "ok":
@@ -88,9 +95,12 @@ async def run_in_process(task: str, args: TaskArgs, timeout: float) -> Any:
         raise ChildFailed(type_name, text, retryable, tb)
     finally:
         # Also on cancellation (job cancelled, lease lost, hard stop): the child never outlives its job.
-        if proc.is_alive():
-            proc.kill()
-        proc.join(5)
+        await asyncio.wait([starting])
+        if proc.pid is not None:
+            if proc.is_alive():
+                proc.kill()
+            await asyncio.to_thread(proc.join, 5)
+        child.close()
         parent.close()
 
 
