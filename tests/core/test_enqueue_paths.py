@@ -3,6 +3,7 @@ Wire, from the asyncio or the blocking client. Whichever way a job went, it must
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -13,6 +14,7 @@ from redis.asyncio import Redis
 from taskq import (
     CoreSettings,
     EnqueueRequest,
+    PayloadTooLarge,
     QueueConfig,
     SyncTaskq,
     SyncWire,
@@ -20,7 +22,7 @@ from taskq import (
     Wire,
     connect_sync,
 )
-from taskq.queue import BAND, PLAIN_MAX_JOBS, pending_score
+from taskq.queue import BAND, PLAIN_MAX_JOBS, STREAM_CHUNK, pending_score
 
 PATHS = [
     "script",
@@ -126,4 +128,47 @@ async def test_a_script_over_the_wire_survives_an_empty_script_cache(
     again = await taskq.enqueue("debug.noop", queue=queue_name, idempotency_key="k")
     assert first.created
     assert (again.id, again.created) == (first.id, False)
+    await wire.aclose()
+
+
+async def test_a_big_plain_batch_is_streamed_and_lands_whole_and_in_order(
+    redis: Redis, redis_url: str, config: QueueConfig, queue_name: str
+) -> None:
+    wire = Wire(redis_url)
+    taskq = Taskq(redis, config, wire=wire)
+    n = STREAM_CHUNK * 2 + 17  # three parts
+    out = await taskq.enqueue_many(
+        [EnqueueRequest("debug.noop", {"n": i}, queue=queue_name) for i in range(n)]
+    )
+    assert len(out) == n
+    assert all(e.created for e in out)
+    stats = await taskq.stats(queue_name)
+    assert (stats.pending, stats.counters["enqueued"]) == (n, n)
+    claimed = (await taskq.claim(queue_name, "w", n)).jobs
+    assert [j.payload().args["n"] for j in claimed] == list(range(n))
+    assert [j.id for j in claimed] == [e.id for e in out]
+    await wire.aclose()
+
+
+async def test_a_streamed_batch_that_fails_half_way_writes_nothing_and_keeps_the_wire(
+    redis: Redis, redis_url: str, config: QueueConfig, queue_name: str
+) -> None:
+    wire = Wire(redis_url)
+    taskq = Taskq(redis, replace(config, max_payload_bytes=2_000), wire=wire)
+    reqs = [EnqueueRequest("debug.noop", {"n": i}, queue=queue_name) for i in range(STREAM_CHUNK * 3)]
+    reqs[STREAM_CHUNK * 2] = EnqueueRequest("debug.noop", {"blob": "x" * 5_000}, queue=queue_name)
+    await wire.execute(("PING",))  # connected
+    before = wire.client_id
+    # Another call on the same connection, in flight while the batch fails: it must get its reply.
+    other = asyncio.create_task(wire.execute(("PING",)))
+    with pytest.raises(PayloadTooLarge):
+        await taskq.enqueue_many(reqs)
+    assert await other == [b"PONG"]
+    stats = await taskq.stats(queue_name)
+    assert (stats.pending, stats.counters.get("enqueued", 0)) == (0, 0)  # DISCARD: nothing written
+    keys = [k async for k in redis.scan_iter(match=taskq.queue_keys(queue_name).job_prefix + "*")]
+    assert keys == []
+    assert wire.client_id == before  # same connection, still in step
+    ok = await taskq.enqueue_many(reqs[: STREAM_CHUNK + 1])
+    assert (await taskq.stats(queue_name)).pending == len(ok)
     await wire.aclose()

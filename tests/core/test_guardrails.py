@@ -24,7 +24,7 @@ from taskq import (
     connect,
 )
 from taskq.localserver import LocalRedis, free_port
-from taskq.queue import PLAIN_MAX_JOBS
+from taskq.queue import PLAIN_MAX_JOBS, STREAM_CHUNK
 from taskq.scripts import Scripts
 
 
@@ -66,8 +66,8 @@ async def test_persistence_off_is_reported(own_client: Redis) -> None:
 @pytest.mark.parametrize("own_server", [{"extra": ("--maxmemory", "3mb")}], indirect=True)
 @pytest.mark.parametrize(
     ("batch", "over_wire"),
-    [(PLAIN_MAX_JOBS + 1, False), (50, False), (50, True)],
-    ids=["script", "transaction", "transaction-over-wire"],
+    [(PLAIN_MAX_JOBS + 1, False), (50, False), (50, True), (STREAM_CHUNK * 2, True)],
+    ids=["script", "transaction", "transaction-over-wire", "streamed-transaction-over-wire"],
 )
 async def test_full_redis_gives_clear_error_and_no_half_written_job(
     own_server: LocalRedis, own_client: Redis, queue_name: str, batch: int, over_wire: bool

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -223,6 +223,21 @@ def pending_score(priority: int, ms: int) -> int:
     return (9 - priority) * BAND + ms
 
 
+#: A streamed plain enqueue writes this many commands at a time; smaller batches go in one write.
+STREAM_CHUNK = 128
+
+
+def _hset(qk: QueueKeys, payload: JobPayload, text: str) -> tuple[Any, ...]:
+    """A plain job's hash, as the enqueue script writes it."""
+    return ("HSET", qk.job(payload.id), "payload", text, "status", "queued", "priority", payload.priority)
+
+
+def _plain_tail(qk: QueueKeys, scored: list[Any], n: int) -> list[tuple[Any, ...]]:
+    """After the hashes: the pending entries, the wake-up marker (one idle worker wakes, as the
+    script does) and the counter."""
+    return [("ZADD", qk.pending, *scored), ("ZADD", qk.marker, 0, "m"), ("HINCRBY", qk.stats, "enqueued", n)]
+
+
 def exec_results(replies: Sequence[Any]) -> list[Any]:
     """The results of a MULTI/.../EXEC sent as one call. A command refused while queueing (a full
     Redis) made Redis discard the whole transaction: that refusal is raised."""
@@ -318,6 +333,8 @@ class Taskq:
         Raises ``QueueFull`` (nothing of that queue written), ``IdempotencyConflict`` (a key was reused
         for a different request: nothing of that queue written), ``PayloadTooLarge`` before any I/O.
         """
+        if self.wire is not None and len(requests) > STREAM_CHUNK and self._is_plain(requests):
+            return await self._enqueue_streamed(requests)
         batch = self.prepare_enqueue(requests)
         if len(batch.calls) > 1 and self.config.max_depth > 0:
             await self._check_depths(batch.by_queue)
@@ -331,24 +348,53 @@ class Taskq:
             else:
                 replies = await self.scripts.run_pipelined(self.redis, batch.calls)
         results, new_queues = self.collect_enqueued(batch, replies)
+        await self._register(new_queues)
+        return results
+
+    async def _register(self, new_queues: Sequence[str]) -> None:
+        # The queue registry is fleet-wide (not in the queue's hash slot), so it is written outside
+        # the script or transaction; once per queue per process is enough.
         if new_queues:
-            # The queue registry is fleet-wide (not in the queue's hash slot), so it is written
-            # outside the script; once per queue per process is enough.
             async with redis_errors():
                 await self.redis.sadd(self.keys.queues, *new_queues)
             self._known_queues.update(new_queues)
-        return results
+
+    async def _enqueue_streamed(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+        """A big batch of plain jobs for one queue, as one MULTI/EXEC written part by part while the
+        later payloads are still being built: Redis parses and queues the first HSETs on the other
+        core meanwhile. A payload that fails mid-way (too large, not JSON) sends DISCARD instead of
+        EXEC, so nothing is written, and its error is raised."""
+        wire = self.wire
+        assert wire is not None
+        qk = self.queue_keys(validate_queue_name(requests[0].queue))
+        ids = new_job_ids(len(requests))
+        scored: list[Any] = []
+
+        def parts() -> Iterator[list[tuple[Any, ...]]]:
+            part: list[tuple[Any, ...]] = [("MULTI",)]
+            for req, job_id in zip(requests, ids, strict=True):
+                payload, text = self._encoded(req, job_id)
+                part.append(_hset(qk, payload, text))
+                scored.extend((pending_score(req.priority, payload.created_at), job_id))
+                if len(part) >= STREAM_CHUNK:
+                    yield part
+                    part = []
+            yield [*part, *_plain_tail(qk, scored, len(requests)), ("EXEC",)]
+
+        async with redis_errors():
+            results = exec_results(await wire.execute_streamed(parts(), abort=("DISCARD",)))
+            outcome = self.plain_reply(results)
+            if isinstance(outcome, Exception):
+                raise outcome
+        await self._register([] if qk.queue in self._known_queues else [qk.queue])
+        return [Enqueued(job_id, created=True) for job_id in ids]
 
     def prepare_enqueue(self, requests: Sequence[EnqueueRequest]) -> PreparedEnqueue:
         """Payloads, keys and arguments of an enqueue, grouped by queue (no I/O: shared by the
         asyncio client and the synchronous one)."""
         by_queue: dict[str, list[tuple[int, EnqueueRequest, JobPayload, str]]] = {}
-        limit = self.config.max_payload_bytes
         for index, (req, job_id) in enumerate(zip(requests, new_job_ids(len(requests)), strict=True)):
-            payload = self.build_payload(req, job_id)
-            text = payload.to_json()
-            if len(text) * 4 > limit and (size := len(text.encode())) > limit:  # UTF-8: <= 4 B a char
-                raise PayloadTooLarge(size, limit)
+            payload, text = self._encoded(req, job_id)
             by_queue.setdefault(req.queue, []).append((index, req, payload, text))
         plain = self._plain_commands(by_queue)
         if plain is not None:
@@ -366,6 +412,22 @@ class Taskq:
             calls.append((self.scripts.enqueue, keys, args))
         return PreparedEnqueue(len(requests), by_queue, calls)
 
+    def _encoded(self, req: EnqueueRequest, job_id: str) -> tuple[JobPayload, str]:
+        """The job's payload and its JSON, refused when over the size limit."""
+        payload = self.build_payload(req, job_id)
+        text = payload.to_json()
+        limit = self.config.max_payload_bytes
+        if len(text) * 4 > limit and (size := len(text.encode())) > limit:  # UTF-8: <= 4 B a char
+            raise PayloadTooLarge(size, limit)
+        return payload, text
+
+    def _is_plain(self, requests: Sequence[EnqueueRequest]) -> bool:
+        """True when a MULTI/EXEC can write these jobs (see ``_plain_commands``)."""
+        if self.config.max_depth > 0 or not requests or len(requests) > PLAIN_MAX_JOBS:
+            return False
+        queue = requests[0].queue
+        return all(r.queue == queue and not r.idempotency_key and r.delay_ms <= 0 for r in requests)
+
     def _plain_commands(
         self, by_queue: Mapping[str, Sequence[tuple[int, EnqueueRequest, JobPayload, str]]]
     ) -> list[tuple[Any, ...]] | None:
@@ -379,25 +441,18 @@ class Taskq:
         clock) instead of Redis's ``TIME``. That only orders jobs within a priority band, never
         decides a lease or a due time, which stay on Redis's clock.
         """
-        if len(by_queue) != 1 or self.config.max_depth > 0:
+        if len(by_queue) != 1:
             return None
         ((queue, items),) = by_queue.items()
-        if len(items) > PLAIN_MAX_JOBS or any(
-            req.idempotency_key or req.delay_ms > 0 for _, req, _, _ in items
-        ):
+        if not self._is_plain([req for _, req, _, _ in items]):
             return None
         qk = self.queue_keys(queue)
         commands: list[tuple[Any, ...]] = []
         scored: list[Any] = []
         for _, req, payload, text in items:
-            commands.append(
-                ("HSET", qk.job(payload.id), "payload", text, "status", "queued", "priority", req.priority)
-            )
+            commands.append(_hset(qk, payload, text))
             scored += [pending_score(req.priority, payload.created_at), payload.id]
-        commands.append(("ZADD", qk.pending, *scored))
-        commands.append(("ZADD", qk.marker, 0, "m"))  # wake one idle worker, as the script does
-        commands.append(("HINCRBY", qk.stats, "enqueued", len(items)))
-        return commands
+        return commands + _plain_tail(qk, scored, len(items))
 
     @staticmethod
     def plain_reply(results: Sequence[Any]) -> Any:

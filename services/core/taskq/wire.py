@@ -24,7 +24,7 @@ import select
 import socket
 import ssl
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Self, cast
 
 import hiredis
@@ -174,16 +174,62 @@ class Wire(_Endpoint):
             proto = await self._connect()
         return await self._send(proto, commands, self.command_timeout if timeout is None else timeout)
 
+    async def execute_streamed(
+        self,
+        parts: Iterator[Sequence[Sequence[Any]]],
+        *,
+        abort: Sequence[Any] | None = None,
+        timeout: float | None = None,
+    ) -> list[Any]:
+        """Write each part of one call as soon as it is produced, so Redis reads and parses the
+        first while the caller builds the next (two cores instead of one after the other); then
+        wait for all the replies.
+
+        The parts are produced without yielding to the event loop, so no other call's commands can
+        come between them, and no reply is read before the call is registered. When producing a
+        part raises after some were written, ``abort`` (e.g. DISCARD) is written, the replies
+        already due are read, and the error is raised: the connection stays in step and in use."""
+        proto = self._proto
+        if proto is None or not proto.usable:
+            proto = await self._connect()
+        assert proto.transport is not None
+        written = 0
+        try:
+            for part in parts:
+                proto.transport.write(b"".join(hiredis.pack_command(tuple(c)) for c in part))
+                written += len(part)
+        except BaseException:
+            if written:
+                if abort is not None:
+                    proto.transport.write(hiredis.pack_command(tuple(abort)))
+                    written += 1
+                    with contextlib.suppress(Exception):
+                        await self._replies(
+                            proto, written, self.command_timeout if timeout is None else timeout
+                        )
+                else:
+                    proto.fail(
+                        RedisConnectionError("a streamed call failed half-written: connection dropped")
+                    )
+            raise
+        return await self._replies(proto, written, self.command_timeout if timeout is None else timeout)
+
     async def _send(
         self, proto: _Protocol, commands: Sequence[Sequence[Any]], timeout: float | None
     ) -> list[Any]:
         assert proto.transport is not None
-        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-        proto.calls.append((future, len(commands), []))
         if len(commands) == 1:
             proto.transport.write(hiredis.pack_command(tuple(commands[0])))
         else:
             proto.transport.write(b"".join(hiredis.pack_command(tuple(c)) for c in commands))
+        return await self._replies(proto, len(commands), timeout)
+
+    async def _replies(self, proto: _Protocol, expected: int, timeout: float | None) -> list[Any]:
+        """Wait for the next ``expected`` replies (the caller has just written their commands)."""
+        if proto.lost is not None:
+            raise proto.lost
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        proto.calls.append((future, expected, []))
         try:
             if timeout is None:
                 return await future
