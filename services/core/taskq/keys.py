@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
 
 
+@lru_cache(maxsize=4096)  # on every enqueue's path; only valid names are remembered (errors are not)
 def validate_queue_name(name: str) -> str:
     """Queue names become part of keys: no braces, colons, globs or whitespace can get in."""
     if not QUEUE_NAME_RE.match(name):

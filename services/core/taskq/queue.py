@@ -30,7 +30,7 @@ from taskq.errors import (
     ScriptCode,
     TaskqError,
 )
-from taskq.keys import QUEUE_NAME_RE, GlobalKeys, QueueKeys, validate_queue_name
+from taskq.keys import GlobalKeys, QueueKeys, validate_queue_name
 from taskq.models import (
     Ack,
     ClaimedJob,
@@ -239,12 +239,16 @@ def _plain_tail(qk: QueueKeys, scored: list[Any], n: int) -> list[tuple[Any, ...
 
 
 def exec_results(replies: Sequence[Any]) -> list[Any]:
-    """The results of a MULTI/.../EXEC sent as one call. A command refused while queueing (a full
-    Redis) made Redis discard the whole transaction: that refusal is raised."""
-    for reply in replies:
-        if isinstance(reply, Exception):
-            raise reply
-    return list(replies[-1])
+    """The results of a MULTI/.../EXEC sent as one call; the first error is raised. A command
+    refused while queueing (a full Redis) made Redis discard the whole transaction."""
+    *queued, results = replies
+    if isinstance(results, Exception):
+        # EXECABORT: the refusal that caused it is among the queueing replies.
+        raise next((r for r in queued if isinstance(r, Exception)), results)
+    for result in results:
+        if isinstance(result, Exception):
+            raise result
+    return list(results)
 
 
 class Taskq:
@@ -266,33 +270,35 @@ class Taskq:
         return cls(redis, QueueConfig.from_settings(settings), wire=wire)
 
     async def _script(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any]) -> Any:
-        """One script call, over the wire when there is one (EVALSHA, loading the scripts on NOSCRIPT)."""
+        """One script call, over the wire when there is one."""
         if self.wire is None:
             return await script(keys=keys, args=args)
-        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
-        reply = (await self.wire.execute(command))[0]
-        if isinstance(reply, NoScriptError):
-            await self.scripts.load_all(self.redis)
-            reply = (await self.wire.execute(command))[0]
+        reply = (await self.on_wire(self.wire, ("EVALSHA", script.sha, len(keys), *keys, *args)))[0]
         if isinstance(reply, Exception):
             raise reply
         return reply
 
+    async def on_wire(self, wire: Wire, *commands: Sequence[Any], timeout: float | None = None) -> list[Any]:
+        """``wire.execute`` for calls that end with an EVALSHA: when Redis no longer knows the
+        script (NOSCRIPT: a restart emptied its cache), load the scripts and run that one again."""
+        replies = await wire.execute(*commands, timeout=timeout)
+        if isinstance(replies[-1], NoScriptError):
+            await self.scripts.load_all(self.redis)
+            replies[-1] = (await wire.execute(commands[-1], timeout=timeout))[0]
+        return replies
+
     def queue_keys(self, queue: str) -> QueueKeys:
         qk = self._queue_keys.get(queue)
         if qk is None:
-            qk = self.keys.queue(queue)
-            if QUEUE_NAME_RE.match(queue):  # only valid names are kept (build_payload relies on it)
-                if len(self._queue_keys) >= 4096:  # names come from callers: keep the cache bounded
-                    self._queue_keys.clear()
-                self._queue_keys[queue] = qk
+            if len(self._queue_keys) >= 4096:  # names come from callers: keep the cache bounded
+                self._queue_keys.clear()
+            qk = self._queue_keys[queue] = self.keys.queue(queue)
         return qk
 
     # ---------------------------------------------------------------- producing
 
     def build_payload(self, req: EnqueueRequest, job_id: str | None = None) -> JobPayload:
-        if req.queue not in self._queue_keys:  # a name in the cache has passed this check
-            validate_queue_name(req.queue)
+        validate_queue_name(req.queue)
         if not 0 <= req.priority <= 9:
             raise ValueError("priority must be between 0 and 9")
         created = req.created_at_ms or time.time_ns() // 1_000_000
@@ -341,7 +347,7 @@ class Taskq:
         async with redis_errors():
             if batch.plain is not None:
                 # The producer's hot path: plain jobs of one queue are one MULTI/EXEC.
-                replies: list[Any] = [self.plain_reply(await self._transaction(batch.plain))]
+                replies: list[Any] = [await self._transaction(batch.plain)]
             elif len(batch.calls) == 1:
                 _, keys, args = batch.calls[0]
                 replies = [await self._script(self.scripts.enqueue, keys, args)]
@@ -382,10 +388,7 @@ class Taskq:
             yield [*part, *_plain_tail(qk, scored, len(requests)), ("EXEC",)]
 
         async with redis_errors():
-            results = exec_results(await wire.execute_streamed(parts(), abort=("DISCARD",)))
-            outcome = self.plain_reply(results)
-            if isinstance(outcome, Exception):
-                raise outcome
+            exec_results(await wire.execute_streamed(parts(), abort=("DISCARD",)))
         await self._register([] if qk.queue in self._known_queues else [qk.queue])
         return [Enqueued(job_id, created=True) for job_id in ids]
 
@@ -396,9 +399,8 @@ class Taskq:
         for index, (req, job_id) in enumerate(zip(requests, new_job_ids(len(requests)), strict=True)):
             payload, text = self._encoded(req, job_id)
             by_queue.setdefault(req.queue, []).append((index, req, payload, text))
-        plain = self._plain_commands(by_queue)
-        if plain is not None:
-            return PreparedEnqueue(len(requests), by_queue, [], plain)
+        if self._is_plain(requests):
+            return PreparedEnqueue(len(requests), by_queue, [], self._plain_commands(by_queue))
         calls: list[tuple[Any, list[Any], list[Any]]] = []
         for queue, items in by_queue.items():
             qk = self.queue_keys(queue)
@@ -422,7 +424,8 @@ class Taskq:
         return payload, text
 
     def _is_plain(self, requests: Sequence[EnqueueRequest]) -> bool:
-        """True when a MULTI/EXEC can write these jobs (see ``_plain_commands``)."""
+        """True when a MULTI/EXEC can write these jobs: one queue, no server-side logic needed (see
+        ``_plain_commands``)."""
         if self.config.max_depth > 0 or not requests or len(requests) > PLAIN_MAX_JOBS:
             return False
         queue = requests[0].queue
@@ -430,8 +433,8 @@ class Taskq:
 
     def _plain_commands(
         self, by_queue: Mapping[str, Sequence[tuple[int, EnqueueRequest, JobPayload, str]]]
-    ) -> list[tuple[Any, ...]] | None:
-        """The MULTI/EXEC body for plain jobs of one queue, or None when the script must decide.
+    ) -> list[tuple[Any, ...]]:
+        """The MULTI/EXEC body for plain jobs of one queue (``_is_plain``).
 
         Plain jobs need no logic on the server, and a Lua script is the costliest way to run four
         writes: on a Redis coming out of idle (the wake-up path) the enqueue script took ~100 us,
@@ -441,11 +444,7 @@ class Taskq:
         clock) instead of Redis's ``TIME``. That only orders jobs within a priority band, never
         decides a lease or a due time, which stay on Redis's clock.
         """
-        if len(by_queue) != 1:
-            return None
         ((queue, items),) = by_queue.items()
-        if not self._is_plain([req for _, req, _, _ in items]):
-            return None
         qk = self.queue_keys(queue)
         commands: list[tuple[Any, ...]] = []
         scored: list[Any] = []
@@ -454,32 +453,21 @@ class Taskq:
             scored += [pending_score(req.priority, payload.created_at), payload.id]
         return commands + _plain_tail(qk, scored, len(items))
 
-    @staticmethod
-    def plain_reply(results: Sequence[Any]) -> Any:
-        """A plain enqueue's EXEC results as ``collect_enqueued`` takes them: the first error, if any."""
-        for result in results:
-            if isinstance(result, Exception):
-                return result
-        return results
-
     async def _transaction(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        """Run ``commands`` in MULTI/EXEC; their results (errors as exception objects). A command
-        refused while queueing (a full Redis) aborts the whole transaction and is raised."""
+        """Run ``commands`` in MULTI/EXEC; their results. The first error is raised (a command
+        refused while queueing, a full Redis, aborts the whole transaction)."""
         if self.wire is None:
             pipe = self.redis.pipeline(transaction=True)
             for command in commands:
                 pipe.execute_command(*command)
-            return list(await pipe.execute(raise_on_error=False))
+            return list(await pipe.execute())
         return exec_results(await self.wire.execute(("MULTI",), *commands, ("EXEC",)))
 
     def collect_enqueued(
         self, batch: PreparedEnqueue, replies: Sequence[Any]
     ) -> tuple[list[Enqueued], list[str]]:
         """The outcome of each request from the scripts' replies, and the queues not yet registered."""
-        if batch.plain is not None:  # one queue, every job new (or an error for all of them)
-            if isinstance(replies[0], Exception):
-                with redis_errors():
-                    raise replies[0]
+        if batch.plain is not None:  # one queue, every job new (errors were raised by the transaction)
             ((queue, items),) = batch.by_queue.items()
             new = [] if queue in self._known_queues else [queue]
             return [Enqueued(payload.id, created=True) for _, _, payload, _ in items], new

@@ -80,7 +80,7 @@ class SyncTaskq:
             if len(batch.calls) > 1 and self.config.max_depth > 0:
                 self._check_depths(batch.by_queue)
             if batch.plain is not None:
-                replies: list[Any] = [self._plan.plain_reply(self._transaction(batch.plain))]
+                replies: list[Any] = [self._transaction(batch.plain)]
             elif len(batch.calls) == 1:
                 script, keys, args = batch.calls[0]
                 replies = [script(keys=keys, args=args)]
@@ -102,7 +102,7 @@ class SyncTaskq:
         pipe = self.redis.pipeline(transaction=True)
         for command in commands:
             pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-        return list(pipe.execute(raise_on_error=False))
+        return list(pipe.execute())
 
     def _check_depths(self, by_queue: Mapping[str, Sequence[object]]) -> None:
         pipe = self.redis.pipeline(transaction=False)

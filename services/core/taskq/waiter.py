@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from redis.exceptions import NoScriptError
-
 from taskq.errors import RedisUnavailable
 from taskq.queue import ClaimBatch, Taskq, _due, _parse_claimed, _s, redis_errors
 from taskq.settings import CoreSettings
@@ -64,14 +62,11 @@ class Waiter:
     async def _execute(self, commands: list[tuple[Any, ...]], timeout: float) -> list[Any]:
         with redis_errors():
             try:
-                replies = await self.wire.execute(*commands, timeout=timeout)
+                # After a restart emptied the script cache the claim is run again, not the pop: its
+                # marker is consumed, and the claim needs none.
+                replies = await self.taskq.on_wire(self.wire, *commands, timeout=timeout)
             except TimeoutError as exc:
                 raise RedisUnavailable("Redis did not answer a blocking wait in time") from exc
-            if isinstance(replies[-1], NoScriptError):
-                # A restarted Redis lost its script cache: load the scripts, then claim again (the
-                # pop is not repeated: its marker is consumed, and the claim needs none).
-                await self.taskq.scripts.load_all(self.taskq.redis)
-                replies[-1] = (await self.wire.execute(commands[-1], timeout=timeout))[0]
             for reply in replies:
                 if isinstance(reply, Exception):
                     raise reply

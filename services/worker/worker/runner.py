@@ -86,7 +86,9 @@ class Worker:
         self.flushing = 0  # flushes in flight
         self._flushes: set[asyncio.Task[None]] = set()
         self.stopping = False
-        self.blocked = False  # the fetch loop is in a blocking wait in Redis
+        #: What the fetch loop awaits in Redis: "claim", "wait" (blocked, maybe with a claim behind),
+        #: or None (waiting for free slots, or pausing after an outage).
+        self.in_redis: str | None = None
         self._closing = False  # the flusher exits once nothing is left to flush
         self._acks_ready = asyncio.Event()
         self._space = asyncio.Event()
@@ -274,7 +276,11 @@ class Worker:
                 await self._space.wait()
                 continue
             try:
-                got, due_ms = await self._claim(free)
+                self.in_redis = "claim"
+                try:
+                    got, due_ms = await self._claim(free)
+                finally:
+                    self.in_redis = None
                 if got:
                     backoff.reset()
                     continue
@@ -286,14 +292,14 @@ class Worker:
                     wait = min(wait, due_ms / 1000)
                 if self._stop.is_set():
                     return
-                self.blocked = True
+                self.in_redis = "wait"
                 try:
                     if len(self.queues) == 1:
                         await self._wait_and_claim(self.queues[0], free, wait)
                     else:
                         await self.waiter.wait_for_work(self.queues, wait)
                 finally:
-                    self.blocked = False
+                    self.in_redis = None
                 self.state.succeeded()
                 backoff.reset()
             except RedisUnavailable as exc:
@@ -313,18 +319,20 @@ class Worker:
         self.accept(batch.jobs, max(sent_at, time.monotonic() - WAKE_MARGIN_SECONDS))
 
     async def _end_fetch(self, fetch: asyncio.Task[None]) -> None:
-        """Stop claiming. A wait blocked in Redis is ended from outside (CLIENT UNBLOCK) rather than
-        cancelled: its pipelined claim may already have run, and cancelling would strand those jobs
-        until their leases ran out (an attempt lost). Whatever it claimed is handed back with the rest.
-        The interrupt repeats until the loop is out, since one sent just before the wait began is moot.
+        """Stop claiming. A call in Redis that may claim is never cancelled: the claim may already
+        have run, and cancelling would strand its jobs until their leases ran out (an attempt lost).
+        A claim is let finish; a blocked wait is ended from outside (CLIENT UNBLOCK). Whatever they
+        claimed is handed back with the rest. The interrupt repeats until the loop is out, since one
+        sent just before the wait began is moot.
         """
         deadline = time.monotonic() + self.settings.worker_idle_wait_seconds + 3
         self._space.set()
         while not fetch.done() and time.monotonic() < deadline and not self.hard_stop.is_set():
-            if not self.blocked:
-                break  # between calls, or pausing after an outage: nothing to lose by cancelling
-            with contextlib.suppress(RedisUnavailable):
-                await self.waiter.interrupt()
+            if self.in_redis is None:
+                break  # waiting for slots, or pausing after an outage: nothing to lose by cancelling
+            if self.in_redis == "wait":
+                with contextlib.suppress(RedisUnavailable):
+                    await self.waiter.interrupt()
             await asyncio.wait([fetch], timeout=0.1)
         if not fetch.done():
             fetch.cancel()
