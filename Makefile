@@ -1,13 +1,16 @@
 # taskq: the verbs a person types, and CI calls the same ones.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-UV ?= uv
+# uv runs the workspace from uv.lock. A machine without it gets this pinned version, project-local
+# (.tools/), from scripts/get_uv.py: pip or PyPI's index, checksum checked, nothing piped to a shell.
+UV_VERSION := 0.13.9
+UV_LOCAL := .tools/uv-$(UV_VERSION)/uv
+UV ?= $(or $(shell command -v uv 2>/dev/null),$(UV_LOCAL))
 PY := $(UV) run --frozen
 PYTEST_ARGS ?=
 FUZZ_SECONDS ?= 240
-# Docker Compose v2. On machines bootstrapped by shared/docker/bootstrap.sh the `docker compose` plugin
-# is a Python shim that always exits 0; the binary it wraps reports failures, so prefer it when present.
-COMPOSE ?= $(or $(firstword $(wildcard /opt/compose-venv/lib/python3*/site-packages/compose/docker-compose)),docker compose)
+# Docker Compose v2 (the plugin exits non-zero on failure; override with COMPOSE=...).
+COMPOSE ?= docker compose
 # down/logs/ps only read the project: let them work before `make up` has written .env.
 COMPOSE_READ := $(if $(wildcard .env),,REDIS_PASSWORD=unset API_TOKEN=unset) $(COMPOSE)
 GEN_SECRET := python3 -c 'import secrets; print(secrets.token_urlsafe(32))'
@@ -23,8 +26,11 @@ E2E_TIMEOUT ?= 600
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-install: ## Create .venv with every service and the dev tools (uv sync from uv.lock)
+install: $(if $(filter $(UV_LOCAL),$(UV)),$(UV_LOCAL)) ## Create .venv with every service and the dev tools (uv sync from uv.lock)
 	$(UV) sync --frozen
+
+$(UV_LOCAL):
+	python3 scripts/get_uv.py $(UV_VERSION) $@
 
 lint: install ## ruff (lint + format check), mypy --strict, hadolint and docker compose config
 	$(PY) ruff check .
@@ -95,4 +101,4 @@ dev: install .env ## The same system without Docker: Valkey, producer, WORKERS=N
 
 clean: ## Remove the stack *with its volumes* (queued jobs, reports), the dev data and local caches
 	$(COMPOSE_READ) down -v --remove-orphans
-	rm -rf .pytest_cache .mypy_cache .ruff_cache .hypothesis "$${TMPDIR:-/tmp}/taskq-dev-$$(id -u)"
+	rm -rf .tools .pytest_cache .mypy_cache .ruff_cache .hypothesis "$${TMPDIR:-/tmp}/taskq-dev-$$(id -u)"
