@@ -28,8 +28,17 @@ INDEX = os.environ.get("TASKQ_UV_INDEX", "https://pypi.org/simple")
 def via_pip(version: str, target: Path) -> Path | None:
     try:
         subprocess.run(
-            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target)]
-            + [f"uv=={version}"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "-q",
+                "--no-deps",
+                "--target",
+                str(target),
+                f"uv=={version}",
+            ],
             check=True,
         )
     except (subprocess.CalledProcessError, FileNotFoundError):
@@ -48,7 +57,9 @@ def platform_tags() -> list[str]:
 
 
 def via_index(version: str, target: Path) -> Path:
-    request = urllib.request.Request(
+    if not INDEX.startswith("https://"):
+        sys.exit(f"get_uv: TASKQ_UV_INDEX must be an https URL, not {INDEX!r}")
+    request = urllib.request.Request(  # noqa: S310 (https only, checked above)
         f"{INDEX}/uv/", headers={"Accept": "application/vnd.pypi.simple.v1+json"}
     )
     with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310 (a fixed https index)
@@ -57,7 +68,8 @@ def via_index(version: str, target: Path) -> Path:
     wheels = [
         f
         for f in files
-        if f["filename"].startswith(f"uv-{version}-") and f["filename"].endswith(".whl")
+        if f["filename"].startswith(f"uv-{version}-")
+        and f["filename"].endswith(".whl")
         and all(tag in f["filename"] for tag in tags)
     ]
     if not wheels:
@@ -82,7 +94,7 @@ def via_index(version: str, target: Path) -> Path:
 def main() -> None:
     version, dest = sys.argv[1], Path(sys.argv[2])
     target = dest.parent / "pkg"
-    print(f"uv not found on PATH: installing uv {version} into {dest.parent}/ (project-local)", file=sys.stderr)
+    print(f"uv not on PATH: installing uv {version} into {dest.parent}/ (project-local)", file=sys.stderr)
     found = via_pip(version, target) or via_index(version, target)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_suffix(".tmp")
