@@ -111,6 +111,20 @@ class EnqueueRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class EncodedJob:
+    """A request with its payload built and sized (``Taskq.encode``). A batch made of these cannot be
+    refused for one job's size: each was refused, alone, before it joined."""
+
+    req: EnqueueRequest
+    payload: JobPayload
+    text: str
+
+
+def _req(item: EnqueueRequest | EncodedJob) -> EnqueueRequest:
+    return item.req if isinstance(item, EncodedJob) else item
+
+
+@dataclass(frozen=True, slots=True)
 class Enqueued:
     id: str
     created: bool  # False: an idempotent repeat returned the job the key already named
@@ -205,6 +219,10 @@ def _parse_claimed(queue: str, flat: Sequence[Any], start: int) -> list[ClaimedJ
         )
         for i in range(start, len(flat), 4)
     ]
+
+
+def _job_id(item: EnqueueRequest | EncodedJob, fresh: str) -> str:
+    return item.payload.id if isinstance(item, EncodedJob) else fresh
 
 
 def _due(value: Any) -> int | None:
@@ -333,11 +351,18 @@ class Taskq:
         )
         return (await self.enqueue_many([req]))[0]
 
-    async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+    def encode(self, req: EnqueueRequest) -> EncodedJob:
+        """Build and size one job's payload now (raises ``PayloadTooLarge``, or ``ValueError`` for a
+        bad queue name or priority), so that it can join a batch without failing it."""
+        payload, text = self._encoded(req, new_job_id())
+        return EncodedJob(req, payload, text)
+
+    async def enqueue_many(self, requests: Sequence[EnqueueRequest | EncodedJob]) -> list[Enqueued]:
         """Enqueue jobs; those of one queue go in one atomic script, all queues in one round trip.
 
         Raises ``QueueFull`` (nothing of that queue written), ``IdempotencyConflict`` (a key was reused
-        for a different request: nothing of that queue written), ``PayloadTooLarge`` before any I/O.
+        for a different request: nothing of that queue written), ``PayloadTooLarge`` before any I/O
+        (only for plain requests: an ``EncodedJob`` was sized by ``encode``).
         """
         if self.wire is not None and len(requests) > STREAM_CHUNK and self._is_plain(requests):
             return await self._enqueue_streamed(requests)
@@ -365,23 +390,23 @@ class Taskq:
                 await self.redis.sadd(self.keys.queues, *new_queues)
             self._known_queues.update(new_queues)
 
-    async def _enqueue_streamed(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+    async def _enqueue_streamed(self, requests: Sequence[EnqueueRequest | EncodedJob]) -> list[Enqueued]:
         """A big batch of plain jobs for one queue, as one MULTI/EXEC written part by part while the
         later payloads are still being built: Redis parses and queues the first HSETs on the other
         core meanwhile. A payload that fails mid-way (too large, not JSON) sends DISCARD instead of
         EXEC, so nothing is written, and its error is raised."""
         wire = self.wire
         assert wire is not None
-        qk = self.queue_keys(validate_queue_name(requests[0].queue))
+        qk = self.queue_keys(validate_queue_name(_req(requests[0]).queue))
         ids = new_job_ids(len(requests))
         scored: list[Any] = []
 
         def parts() -> Iterator[list[tuple[Any, ...]]]:
             part: list[tuple[Any, ...]] = [("MULTI",)]
-            for req, job_id in zip(requests, ids, strict=True):
-                payload, text = self._encoded(req, job_id)
+            for item, job_id in zip(requests, ids, strict=True):
+                req, payload, text = self._item(item, job_id)
                 part.append(_hset(qk, payload, text))
-                scored.extend((pending_score(req.priority, payload.created_at), job_id))
+                scored.extend((pending_score(req.priority, payload.created_at), payload.id))
                 if len(part) >= STREAM_CHUNK:
                     yield part
                     part = []
@@ -390,14 +415,16 @@ class Taskq:
         async with redis_errors():
             exec_results(await wire.execute_streamed(parts(), abort=("DISCARD",)))
         await self._register([] if qk.queue in self._known_queues else [qk.queue])
-        return [Enqueued(job_id, created=True) for job_id in ids]
+        return [
+            Enqueued(_job_id(item, job_id), created=True) for item, job_id in zip(requests, ids, strict=True)
+        ]
 
-    def prepare_enqueue(self, requests: Sequence[EnqueueRequest]) -> PreparedEnqueue:
+    def prepare_enqueue(self, requests: Sequence[EnqueueRequest | EncodedJob]) -> PreparedEnqueue:
         """Payloads, keys and arguments of an enqueue, grouped by queue (no I/O: shared by the
         asyncio client and the synchronous one)."""
         by_queue: dict[str, list[tuple[int, EnqueueRequest, JobPayload, str]]] = {}
-        for index, (req, job_id) in enumerate(zip(requests, new_job_ids(len(requests)), strict=True)):
-            payload, text = self._encoded(req, job_id)
+        for index, (item, job_id) in enumerate(zip(requests, new_job_ids(len(requests)), strict=True)):
+            req, payload, text = self._item(item, job_id)
             by_queue.setdefault(req.queue, []).append((index, req, payload, text))
         if self._is_plain(requests):
             return PreparedEnqueue(len(requests), by_queue, [], self._plain_commands(by_queue))
@@ -414,6 +441,12 @@ class Taskq:
             calls.append((self.scripts.enqueue, keys, args))
         return PreparedEnqueue(len(requests), by_queue, calls)
 
+    def _item(self, item: EnqueueRequest | EncodedJob, job_id: str) -> tuple[EnqueueRequest, JobPayload, str]:
+        """The request, its payload and JSON: as encoded already, or encoded now with ``job_id``."""
+        if isinstance(item, EncodedJob):
+            return item.req, item.payload, item.text
+        return (item, *self._encoded(item, job_id))
+
     def _encoded(self, req: EnqueueRequest, job_id: str) -> tuple[JobPayload, str]:
         """The job's payload and its JSON, refused when over the size limit."""
         payload = self.build_payload(req, job_id)
@@ -423,13 +456,16 @@ class Taskq:
             raise PayloadTooLarge(size, limit)
         return payload, text
 
-    def _is_plain(self, requests: Sequence[EnqueueRequest]) -> bool:
+    def _is_plain(self, requests: Sequence[EnqueueRequest | EncodedJob]) -> bool:
         """True when a MULTI/EXEC can write these jobs: one queue, no server-side logic needed (see
         ``_plain_commands``)."""
         if self.config.max_depth > 0 or not requests or len(requests) > PLAIN_MAX_JOBS:
             return False
-        queue = requests[0].queue
-        return all(r.queue == queue and not r.idempotency_key and r.delay_ms <= 0 for r in requests)
+        queue = _req(requests[0]).queue
+        return all(
+            (r := _req(item)).queue == queue and not r.idempotency_key and r.delay_ms <= 0
+            for item in requests
+        )
 
     def _plain_commands(
         self, by_queue: Mapping[str, Sequence[tuple[int, EnqueueRequest, JobPayload, str]]]

@@ -7,7 +7,8 @@ all-or-nothing for one queue, so an outage or a full Redis is the same answer fo
 call and none of them was written by halves. A full queue is not: when the call is refused for
 depth, as many jobs as there is room for are sent again, so a burst fills the queue to its depth
 and only the requests past it get a 429. Jobs with an
-Idempotency-Key never come here (a conflict is one request's answer, not the batch's).
+Idempotency-Key never come here (a conflict is one request's answer, not the batch's), and each job
+is encoded and sized before it joins (a payload over the limit is a 413 for its own request only).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from taskq import Enqueued, EnqueueRequest, QueueFull, RedisUnavailable, Taskq
+from taskq import EncodedJob, Enqueued, EnqueueRequest, QueueFull, RedisUnavailable, Taskq
 
 #: Jobs per script call: bounds the time one call holds Redis (about 10 µs per job).
 MAX_BATCH = 256
@@ -25,12 +26,15 @@ class Coalescer:
     def __init__(self, taskq: Taskq, max_batch: int = MAX_BATCH) -> None:
         self.taskq = taskq
         self.max_batch = max_batch
-        self._waiting: dict[str, list[tuple[EnqueueRequest, asyncio.Future[Enqueued]]]] = {}
+        self._waiting: dict[str, list[tuple[EncodedJob, asyncio.Future[Enqueued]]]] = {}
         self._flushers: dict[str, asyncio.Task[None]] = {}
 
     async def enqueue(self, req: EnqueueRequest) -> Enqueued:
+        # Sized here, alone: numbers grow when re-encoded (1e15 is stored as 1000000000000000.0), so
+        # the body's length says nothing sure about the payload's, and a batch fails whole on one.
+        job = self.taskq.encode(req)
         future: asyncio.Future[Enqueued] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(req.queue, []).append((req, future))
+        self._waiting.setdefault(req.queue, []).append((job, future))
         if req.queue not in self._flushers:
             self._flushers[req.queue] = asyncio.create_task(self._flush(req.queue))
         # A cancelled request cancels only its own future: the flusher skips done futures, and the call
@@ -38,7 +42,7 @@ class Coalescer:
         return await future
 
     async def _flush(self, queue: str) -> None:
-        batch: list[tuple[EnqueueRequest, asyncio.Future[Enqueued]]] = []
+        batch: list[tuple[EncodedJob, asyncio.Future[Enqueued]]] = []
         try:
             while waiting := self._waiting.get(queue):
                 batch, self._waiting[queue] = waiting[: self.max_batch], waiting[self.max_batch :]
@@ -82,7 +86,7 @@ class Coalescer:
                 await task
 
 
-def _fail(batch: list[tuple[EnqueueRequest, asyncio.Future[Enqueued]]], exc: BaseException) -> None:
+def _fail(batch: list[tuple[EncodedJob, asyncio.Future[Enqueued]]], exc: BaseException) -> None:
     for _, future in batch:
         if not future.done():
             future.set_exception(exc)
