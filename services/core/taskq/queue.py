@@ -241,6 +241,9 @@ def pending_score(priority: int, ms: int) -> int:
     return (9 - priority) * BAND + ms
 
 
+#: A key's request record outlives the queue's own record of it (written a moment later) by this much.
+KEY_RECORD_MARGIN_MS = 60_000
+
 #: A streamed plain enqueue writes this many commands at a time; smaller batches go in one write.
 STREAM_CHUNK = 128
 
@@ -351,6 +354,28 @@ class Taskq:
         )
         return (await self.enqueue_many([req]))[0]
 
+    async def claim_idempotency_key(self, key: str, queue: str, fingerprint: str, delay_ms: int = 0) -> None:
+        """Record that ``key`` names this request (its queue and fingerprint), before its jobs are
+        written; raise ``IdempotencyConflict`` when it already names another request.
+
+        The enqueue script's records are per queue (a script touches one queue's slot only), so by
+        themselves one key could name a different request in each queue. This record is fleet-wide
+        (plain commands, its own slot) and comes first: if the process dies, or the script is
+        refused, between the two, the record stays without a job, the same request sent again
+        passes here and the script creates its job, and any other request under the key is refused.
+        It lives as long as the key records the script writes (a delayed job's: until it is due
+        plus the TTL), and a margin longer, since it was written first."""
+        record = f"{queue} {fingerprint}"
+        name = self.keys.idempotency(key)
+        ttl = self.config.idempotency_ttl_ms + max(0, delay_ms) + KEY_RECORD_MARGIN_MS
+        async with redis_errors():
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(name, record, nx=True, px=ttl)
+            pipe.get(name)
+            _, current = await pipe.execute()
+        if current is not None and _s(current) != record:
+            raise IdempotencyConflict(key)
+
     def encode(self, req: EnqueueRequest) -> EncodedJob:
         """Build and size one job's payload now (raises ``PayloadTooLarge``, or ``ValueError`` for a
         bad queue name or priority), so that it can join a batch without failing it."""
@@ -369,6 +394,7 @@ class Taskq:
         batch = self.prepare_enqueue(requests)
         if len(batch.calls) > 1 and self.config.max_depth > 0:
             await self._check_depths(batch.by_queue)
+        await self._register(self.unregistered(batch.by_queue))
         async with redis_errors():
             if batch.plain is not None:
                 # The producer's hot path: plain jobs of one queue are one MULTI/EXEC.
@@ -378,13 +404,18 @@ class Taskq:
                 replies = [await self._script(self.scripts.enqueue, keys, args)]
             else:
                 replies = await self.scripts.run_pipelined(self.redis, batch.calls)
-        results, new_queues = self.collect_enqueued(batch, replies)
-        await self._register(new_queues)
-        return results
+        return self.collect_enqueued(batch, replies)
+
+    def unregistered(self, queues: Iterable[str]) -> list[str]:
+        """The queues this process has not yet put in the registry."""
+        return [queue for queue in queues if queue not in self._known_queues]
 
     async def _register(self, new_queues: Sequence[str]) -> None:
         # The queue registry is fleet-wide (not in the queue's hash slot), so it is written outside
-        # the script or transaction; once per queue per process is enough.
+        # the script or transaction; once per queue per process is enough. Before the jobs, never
+        # after: GET and DELETE /jobs/{id} find a job through the registry, so a job written to a
+        # queue that a lost connection kept out of it would answer 404 and still run. A registered
+        # queue whose write then failed is only an empty queue in the listing.
         if new_queues:
             async with redis_errors():
                 await self.redis.sadd(self.keys.queues, *new_queues)
@@ -398,6 +429,7 @@ class Taskq:
         wire = self.wire
         assert wire is not None
         qk = self.queue_keys(validate_queue_name(_req(requests[0]).queue))
+        await self._register(self.unregistered([qk.queue]))
         ids = new_job_ids(len(requests))
         scored: list[Any] = []
 
@@ -414,7 +446,6 @@ class Taskq:
 
         async with redis_errors():
             exec_results(await wire.execute_streamed(parts(), abort=("DISCARD",)))
-        await self._register([] if qk.queue in self._known_queues else [qk.queue])
         return [
             Enqueued(_job_id(item, job_id), created=True) for item, job_id in zip(requests, ids, strict=True)
         ]
@@ -499,16 +530,12 @@ class Taskq:
             return list(await pipe.execute())
         return exec_results(await self.wire.execute(("MULTI",), *commands, ("EXEC",)))
 
-    def collect_enqueued(
-        self, batch: PreparedEnqueue, replies: Sequence[Any]
-    ) -> tuple[list[Enqueued], list[str]]:
-        """The outcome of each request from the scripts' replies, and the queues not yet registered."""
+    def collect_enqueued(self, batch: PreparedEnqueue, replies: Sequence[Any]) -> list[Enqueued]:
+        """The outcome of each request from the scripts' replies."""
         if batch.plain is not None:  # one queue, every job new (errors were raised by the transaction)
-            ((queue, items),) = batch.by_queue.items()
-            new = [] if queue in self._known_queues else [queue]
-            return [Enqueued(payload.id, created=True) for _, _, payload, _ in items], new
+            ((_, items),) = batch.by_queue.items()
+            return [Enqueued(payload.id, created=True) for _, _, payload, _ in items]
         results: list[Enqueued | None] = [None] * batch.size
-        new_queues: list[str] = []
         for (queue, items), reply in zip(batch.by_queue.items(), replies, strict=True):
             if isinstance(reply, Exception):
                 with redis_errors():
@@ -520,12 +547,10 @@ class Taskq:
                 raise IdempotencyConflict(items[int(reply[1]) - 1][1].idempotency_key or "", _s(reply[2]))
             if code != ScriptCode.OK:
                 raise TaskqError(f"enqueue failed with code {code}")
-            if queue not in self._known_queues:
-                new_queues.append(queue)
             for n, (index, _, _, _) in enumerate(items):
                 item_code, job_id = int(reply[2 + 3 * n]), _s(reply[3 + 3 * n])
                 results[index] = Enqueued(job_id, created=item_code == ScriptCode.OK)
-        return [r for r in results if r is not None], new_queues
+        return [r for r in results if r is not None]
 
     async def _check_depths(self, by_queue: Mapping[str, Sequence[object]]) -> None:
         """Admission for a batch spanning queues: the per-queue scripts are each all-or-nothing, but

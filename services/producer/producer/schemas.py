@@ -99,7 +99,9 @@ class JobRequest(_Strict):
 
 class BatchRequest(_Strict):
     jobs: list[JobRequest] = Field(
-        min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} jobs: all are enqueued or none"
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH} jobs of one queue: all are enqueued or none",
     )
 
 
