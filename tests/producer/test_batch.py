@@ -18,15 +18,16 @@ async def test_batch_enqueues_every_job(client: httpx.AsyncClient, taskq: Taskq,
     assert (await taskq.stats(queue_name)).pending == 1000
 
 
-async def test_batch_spans_queues(client: httpx.AsyncClient, taskq: Taskq, queue_name: str) -> None:
+async def test_batch_mixes_queued_and_delayed_jobs(client: httpx.AsyncClient, taskq: Taskq) -> None:
+    # One queue per batch (tests/producer/test_batch_one_queue_one_key.py: two queues are a 422).
     jobs = [
         {"task": "send_email", "args": EMAIL},
-        {"task": "debug.noop", "queue": queue_name, "delay_seconds": 30},
+        {"task": "debug.noop", "queue": "default", "delay_seconds": 30},
     ]
     created = (await client.post("/jobs/batch", json={"jobs": jobs})).json()["jobs"]
-    assert [(j["queue"], j["status"]) for j in created] == [("default", "queued"), (queue_name, "scheduled")]
+    assert [(j["queue"], j["status"]) for j in created] == [("default", "queued"), ("default", "scheduled")]
     assert (await taskq.stats("default")).pending == 1
-    assert (await taskq.stats(queue_name)).scheduled == 1
+    assert (await taskq.stats("default")).scheduled == 1
 
 
 async def test_one_bad_item_refuses_the_whole_batch_naming_it(

@@ -60,19 +60,24 @@ async def test_concurrent_requests_all_land_in_shared_round_trips(
         assert (await client.get(f"/jobs/{job_id}")).status_code == 200
 
 
-async def test_admission_refusals_match_what_was_written(
+async def test_a_burst_to_empty_queues_fills_each_to_its_depth_and_refuses_only_the_rest(
     make_client: Any, taskq: Taskq, queue_name: str
 ) -> None:
-    """Under concurrency a full queue refuses whole coalesced calls; every 202 is a stored job and every
-    429 stored nothing, in each queue."""
+    """120 concurrent enqueues over two empty queues with QUEUE_MAX_DEPTH=30: the coalesced calls
+    must not be refused whole. Each queue takes exactly 30 (30 answers of 202, 30 jobs stored) and
+    only the other 30 get a 429 with Retry-After; every 202 is a stored job, every 429 stored nothing."""
     async with make_client(queue_max_depth=30) as client:
         queues = ["default", queue_name]
         responses = await asyncio.gather(
             *(client.post("/jobs", json={"task": "debug.noop", "queue": queues[i % 2]}) for i in range(120))
         )
-    assert {r.status_code for r in responses} <= {202, 429}
+    assert {r.status_code for r in responses} == {202, 429}
+    assert all(r.headers.get("retry-after") for r in responses if r.status_code == 429)
+    assert sum(r.status_code == 429 for r in responses) == 60
     for queue in queues:
         accepted = [r for r in responses if r.status_code == 202 and r.json()["queue"] == queue]
+        assert len(accepted) == 30
         stats = await taskq.stats(queue)
-        assert stats.pending == len(accepted) <= 30
-        assert stats.counters.get("enqueued", 0) == len(accepted)
+        assert stats.pending == 30
+        assert stats.counters.get("enqueued", 0) == 30
+        assert {(await taskq.get_job(r.json()["id"], queue)) is not None for r in accepted} == {True}

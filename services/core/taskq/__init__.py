@@ -36,6 +36,7 @@ from taskq.models import (
 from taskq.queue import (
     ClaimBatch,
     DeadPage,
+    EncodedJob,
     Enqueued,
     EnqueueRequest,
     PayloadTooLarge,
@@ -60,6 +61,7 @@ __all__ = [
     "CoreSettings",
     "DeadPage",
     "DeadReason",
+    "EncodedJob",
     "EnqueueRequest",
     "Enqueued",
     "GlobalKeys",

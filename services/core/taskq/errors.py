@@ -41,8 +41,9 @@ class QueueFull(TaskqError):
 class IdempotencyConflict(TaskqError):
     """The idempotency key already names a job that was created from a different request."""
 
-    def __init__(self, key: str, job_id: str) -> None:
-        super().__init__(f"idempotency key {key!r} was already used for a different request (job {job_id})")
+    def __init__(self, key: str, job_id: str | None = None) -> None:
+        job = f" (job {job_id})" if job_id else ""
+        super().__init__(f"idempotency key {key!r} was already used for a different request{job}")
         self.key, self.job_id = key, job_id
 
 

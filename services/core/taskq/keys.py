@@ -126,6 +126,11 @@ class GlobalKeys:
     def lock(self, name: str) -> str:
         return f"{self.prefix}:lock:{name}"
 
+    def idempotency(self, key: str) -> str:
+        """STRING '<queue> <fingerprint>' with a TTL: the one request an Idempotency-Key names,
+        whatever queue it went to (the queues' own records are per queue, in their slots)."""
+        return f"{self.prefix}:idem:{key}"
+
     @property
     def events_pattern(self) -> str:
         """PSUBSCRIBE pattern matching every queue's events channel."""

@@ -111,6 +111,20 @@ class EnqueueRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class EncodedJob:
+    """A request with its payload built and sized (``Taskq.encode``). A batch made of these cannot be
+    refused for one job's size: each was refused, alone, before it joined."""
+
+    req: EnqueueRequest
+    payload: JobPayload
+    text: str
+
+
+def _req(item: EnqueueRequest | EncodedJob) -> EnqueueRequest:
+    return item.req if isinstance(item, EncodedJob) else item
+
+
+@dataclass(frozen=True, slots=True)
 class Enqueued:
     id: str
     created: bool  # False: an idempotent repeat returned the job the key already named
@@ -207,6 +221,10 @@ def _parse_claimed(queue: str, flat: Sequence[Any], start: int) -> list[ClaimedJ
     ]
 
 
+def _job_id(item: EnqueueRequest | EncodedJob, fresh: str) -> str:
+    return item.payload.id if isinstance(item, EncodedJob) else fresh
+
+
 def _due(value: Any) -> int | None:
     due = int(value)
     return None if due < 0 else due
@@ -222,6 +240,9 @@ BAND = 2**42
 def pending_score(priority: int, ms: int) -> int:
     return (9 - priority) * BAND + ms
 
+
+#: A key's request record outlives the queue's own record of it (written a moment later) by this much.
+KEY_RECORD_MARGIN_MS = 60_000
 
 #: A streamed plain enqueue writes this many commands at a time; smaller batches go in one write.
 STREAM_CHUNK = 128
@@ -333,17 +354,47 @@ class Taskq:
         )
         return (await self.enqueue_many([req]))[0]
 
-    async def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+    async def claim_idempotency_key(self, key: str, queue: str, fingerprint: str, delay_ms: int = 0) -> None:
+        """Record that ``key`` names this request (its queue and fingerprint), before its jobs are
+        written; raise ``IdempotencyConflict`` when it already names another request.
+
+        The enqueue script's records are per queue (a script touches one queue's slot only), so by
+        themselves one key could name a different request in each queue. This record is fleet-wide
+        (plain commands, its own slot) and comes first: if the process dies, or the script is
+        refused, between the two, the record stays without a job, the same request sent again
+        passes here and the script creates its job, and any other request under the key is refused.
+        It lives as long as the key records the script writes (a delayed job's: until it is due
+        plus the TTL), and a margin longer, since it was written first."""
+        record = f"{queue} {fingerprint}"
+        name = self.keys.idempotency(key)
+        ttl = self.config.idempotency_ttl_ms + max(0, delay_ms) + KEY_RECORD_MARGIN_MS
+        async with redis_errors():
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.set(name, record, nx=True, px=ttl)
+            pipe.get(name)
+            _, current = await pipe.execute()
+        if current is not None and _s(current) != record:
+            raise IdempotencyConflict(key)
+
+    def encode(self, req: EnqueueRequest) -> EncodedJob:
+        """Build and size one job's payload now (raises ``PayloadTooLarge``, or ``ValueError`` for a
+        bad queue name or priority), so that it can join a batch without failing it."""
+        payload, text = self._encoded(req, new_job_id())
+        return EncodedJob(req, payload, text)
+
+    async def enqueue_many(self, requests: Sequence[EnqueueRequest | EncodedJob]) -> list[Enqueued]:
         """Enqueue jobs; those of one queue go in one atomic script, all queues in one round trip.
 
         Raises ``QueueFull`` (nothing of that queue written), ``IdempotencyConflict`` (a key was reused
-        for a different request: nothing of that queue written), ``PayloadTooLarge`` before any I/O.
+        for a different request: nothing of that queue written), ``PayloadTooLarge`` before any I/O
+        (only for plain requests: an ``EncodedJob`` was sized by ``encode``).
         """
         if self.wire is not None and len(requests) > STREAM_CHUNK and self._is_plain(requests):
             return await self._enqueue_streamed(requests)
         batch = self.prepare_enqueue(requests)
         if len(batch.calls) > 1 and self.config.max_depth > 0:
             await self._check_depths(batch.by_queue)
+        await self._register(self.unregistered(batch.by_queue))
         async with redis_errors():
             if batch.plain is not None:
                 # The producer's hot path: plain jobs of one queue are one MULTI/EXEC.
@@ -353,35 +404,41 @@ class Taskq:
                 replies = [await self._script(self.scripts.enqueue, keys, args)]
             else:
                 replies = await self.scripts.run_pipelined(self.redis, batch.calls)
-        results, new_queues = self.collect_enqueued(batch, replies)
-        await self._register(new_queues)
-        return results
+        return self.collect_enqueued(batch, replies)
+
+    def unregistered(self, queues: Iterable[str]) -> list[str]:
+        """The queues this process has not yet put in the registry."""
+        return [queue for queue in queues if queue not in self._known_queues]
 
     async def _register(self, new_queues: Sequence[str]) -> None:
         # The queue registry is fleet-wide (not in the queue's hash slot), so it is written outside
-        # the script or transaction; once per queue per process is enough.
+        # the script or transaction; once per queue per process is enough. Before the jobs, never
+        # after: GET and DELETE /jobs/{id} find a job through the registry, so a job written to a
+        # queue that a lost connection kept out of it would answer 404 and still run. A registered
+        # queue whose write then failed is only an empty queue in the listing.
         if new_queues:
             async with redis_errors():
                 await self.redis.sadd(self.keys.queues, *new_queues)
             self._known_queues.update(new_queues)
 
-    async def _enqueue_streamed(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
+    async def _enqueue_streamed(self, requests: Sequence[EnqueueRequest | EncodedJob]) -> list[Enqueued]:
         """A big batch of plain jobs for one queue, as one MULTI/EXEC written part by part while the
         later payloads are still being built: Redis parses and queues the first HSETs on the other
         core meanwhile. A payload that fails mid-way (too large, not JSON) sends DISCARD instead of
         EXEC, so nothing is written, and its error is raised."""
         wire = self.wire
         assert wire is not None
-        qk = self.queue_keys(validate_queue_name(requests[0].queue))
+        qk = self.queue_keys(validate_queue_name(_req(requests[0]).queue))
+        await self._register(self.unregistered([qk.queue]))
         ids = new_job_ids(len(requests))
         scored: list[Any] = []
 
         def parts() -> Iterator[list[tuple[Any, ...]]]:
             part: list[tuple[Any, ...]] = [("MULTI",)]
-            for req, job_id in zip(requests, ids, strict=True):
-                payload, text = self._encoded(req, job_id)
+            for item, job_id in zip(requests, ids, strict=True):
+                req, payload, text = self._item(item, job_id)
                 part.append(_hset(qk, payload, text))
-                scored.extend((pending_score(req.priority, payload.created_at), job_id))
+                scored.extend((pending_score(req.priority, payload.created_at), payload.id))
                 if len(part) >= STREAM_CHUNK:
                     yield part
                     part = []
@@ -389,15 +446,16 @@ class Taskq:
 
         async with redis_errors():
             exec_results(await wire.execute_streamed(parts(), abort=("DISCARD",)))
-        await self._register([] if qk.queue in self._known_queues else [qk.queue])
-        return [Enqueued(job_id, created=True) for job_id in ids]
+        return [
+            Enqueued(_job_id(item, job_id), created=True) for item, job_id in zip(requests, ids, strict=True)
+        ]
 
-    def prepare_enqueue(self, requests: Sequence[EnqueueRequest]) -> PreparedEnqueue:
+    def prepare_enqueue(self, requests: Sequence[EnqueueRequest | EncodedJob]) -> PreparedEnqueue:
         """Payloads, keys and arguments of an enqueue, grouped by queue (no I/O: shared by the
         asyncio client and the synchronous one)."""
         by_queue: dict[str, list[tuple[int, EnqueueRequest, JobPayload, str]]] = {}
-        for index, (req, job_id) in enumerate(zip(requests, new_job_ids(len(requests)), strict=True)):
-            payload, text = self._encoded(req, job_id)
+        for index, (item, job_id) in enumerate(zip(requests, new_job_ids(len(requests)), strict=True)):
+            req, payload, text = self._item(item, job_id)
             by_queue.setdefault(req.queue, []).append((index, req, payload, text))
         if self._is_plain(requests):
             return PreparedEnqueue(len(requests), by_queue, [], self._plain_commands(by_queue))
@@ -414,6 +472,12 @@ class Taskq:
             calls.append((self.scripts.enqueue, keys, args))
         return PreparedEnqueue(len(requests), by_queue, calls)
 
+    def _item(self, item: EnqueueRequest | EncodedJob, job_id: str) -> tuple[EnqueueRequest, JobPayload, str]:
+        """The request, its payload and JSON: as encoded already, or encoded now with ``job_id``."""
+        if isinstance(item, EncodedJob):
+            return item.req, item.payload, item.text
+        return (item, *self._encoded(item, job_id))
+
     def _encoded(self, req: EnqueueRequest, job_id: str) -> tuple[JobPayload, str]:
         """The job's payload and its JSON, refused when over the size limit."""
         payload = self.build_payload(req, job_id)
@@ -423,13 +487,16 @@ class Taskq:
             raise PayloadTooLarge(size, limit)
         return payload, text
 
-    def _is_plain(self, requests: Sequence[EnqueueRequest]) -> bool:
+    def _is_plain(self, requests: Sequence[EnqueueRequest | EncodedJob]) -> bool:
         """True when a MULTI/EXEC can write these jobs: one queue, no server-side logic needed (see
         ``_plain_commands``)."""
         if self.config.max_depth > 0 or not requests or len(requests) > PLAIN_MAX_JOBS:
             return False
-        queue = requests[0].queue
-        return all(r.queue == queue and not r.idempotency_key and r.delay_ms <= 0 for r in requests)
+        queue = _req(requests[0]).queue
+        return all(
+            (r := _req(item)).queue == queue and not r.idempotency_key and r.delay_ms <= 0
+            for item in requests
+        )
 
     def _plain_commands(
         self, by_queue: Mapping[str, Sequence[tuple[int, EnqueueRequest, JobPayload, str]]]
@@ -463,16 +530,12 @@ class Taskq:
             return list(await pipe.execute())
         return exec_results(await self.wire.execute(("MULTI",), *commands, ("EXEC",)))
 
-    def collect_enqueued(
-        self, batch: PreparedEnqueue, replies: Sequence[Any]
-    ) -> tuple[list[Enqueued], list[str]]:
-        """The outcome of each request from the scripts' replies, and the queues not yet registered."""
+    def collect_enqueued(self, batch: PreparedEnqueue, replies: Sequence[Any]) -> list[Enqueued]:
+        """The outcome of each request from the scripts' replies."""
         if batch.plain is not None:  # one queue, every job new (errors were raised by the transaction)
-            ((queue, items),) = batch.by_queue.items()
-            new = [] if queue in self._known_queues else [queue]
-            return [Enqueued(payload.id, created=True) for _, _, payload, _ in items], new
+            ((_, items),) = batch.by_queue.items()
+            return [Enqueued(payload.id, created=True) for _, _, payload, _ in items]
         results: list[Enqueued | None] = [None] * batch.size
-        new_queues: list[str] = []
         for (queue, items), reply in zip(batch.by_queue.items(), replies, strict=True):
             if isinstance(reply, Exception):
                 with redis_errors():
@@ -484,12 +547,10 @@ class Taskq:
                 raise IdempotencyConflict(items[int(reply[1]) - 1][1].idempotency_key or "", _s(reply[2]))
             if code != ScriptCode.OK:
                 raise TaskqError(f"enqueue failed with code {code}")
-            if queue not in self._known_queues:
-                new_queues.append(queue)
             for n, (index, _, _, _) in enumerate(items):
                 item_code, job_id = int(reply[2 + 3 * n]), _s(reply[3 + 3 * n])
                 results[index] = Enqueued(job_id, created=item_code == ScriptCode.OK)
-        return [r for r in results if r is not None], new_queues
+        return [r for r in results if r is not None]
 
     async def _check_depths(self, by_queue: Mapping[str, Sequence[object]]) -> None:
         """Admission for a batch spanning queues: the per-queue scripts are each all-or-nothing, but

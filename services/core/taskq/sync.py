@@ -79,6 +79,10 @@ class SyncTaskq:
         with redis_errors():
             if len(batch.calls) > 1 and self.config.max_depth > 0:
                 self._check_depths(batch.by_queue)
+            # The registry before the jobs, as Taskq does (a job outside it is not found by id).
+            if new_queues := self._plan.unregistered(batch.by_queue):
+                self.redis.sadd(self._plan.keys.queues, *new_queues)
+                self._plan._known_queues.update(new_queues)
             if batch.plain is not None:
                 replies: list[Any] = [self._transaction(batch.plain)]
             elif len(batch.calls) == 1:
@@ -89,12 +93,7 @@ class SyncTaskq:
                 for script, keys, args in batch.calls:
                     script(keys=keys, args=args, client=pipe)
                 replies = pipe.execute(raise_on_error=False)
-        results, new_queues = self._plan.collect_enqueued(batch, replies)
-        if new_queues:
-            with redis_errors():
-                self.redis.sadd(self._plan.keys.queues, *new_queues)
-            self._plan._known_queues.update(new_queues)
-        return results
+        return self._plan.collect_enqueued(batch, replies)
 
     def _transaction(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
         if self.wire is not None:

@@ -82,14 +82,14 @@ class FastPath:
         state = scope["app"].state
         now = now_ms()
         plain = _plain(scope["path"], body, state.registry, now)
-        if plain is None or len(body) > state.taskq.config.max_payload_bytes // 2:
-            # Invalid, or big enough that its payload might pass the size limit: a PayloadTooLarge
-            # must be this request's answer alone, never a coalesced batch's.
+        if plain is None:
             await self.app(scope, _replay(body, receive), send)
             return
         req, is_email = plain
         taskq: Taskq = state.taskq
         try:
+            # A payload over the size limit is refused here, for this request alone (the coalescer
+            # sizes each job before it joins a batch).
             job_id = (await state.coalescer.enqueue(req)).id
         except TaskqError as exc:
             p = as_problem(exc)

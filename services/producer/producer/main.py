@@ -72,7 +72,12 @@ def create_app(settings: ProducerSettings | None = None, *, access_log: AccessLo
     # add_middleware wraps: the last added is the outermost.
     token = settings.api_token.get_secret_value() if settings.api_token else None
     app.add_middleware(FastPath)
-    app.add_middleware(AccessGuard, token=token, per_minute=settings.rate_limit_per_minute)
+    app.add_middleware(
+        AccessGuard,
+        token=token,
+        per_minute=settings.rate_limit_per_minute,
+        trusted_proxies=settings.trusted_proxies,
+    )
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, access_log=access)
     return app

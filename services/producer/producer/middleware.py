@@ -2,19 +2,19 @@
 
 Order, outermost first: ``RequestContext`` (request id, one JSON log line per request) →
 ``BodyGuard`` (415 for non-JSON bodies, 413 over the size limit, enforced while streaming) →
-``AccessGuard`` (bearer token, per-client rate limit) → the FastAPI app.
+``AccessGuard`` (per-address rate limit, then bearer token) → the FastAPI app.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
+import ipaddress
 import math
 import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -158,28 +158,55 @@ class BodyGuard:
         await send_problem(send, status, detail, slug=slug, path=scope["path"], request_id=_request_id(scope))
 
 
-class AccessGuard:
-    """Bearer token (constant-time compare) and a per-client rate limit (GCRA, one number per client).
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
-    The limit is per process: with N uvicorn workers a client gets up to N times the rate. Clients are
-    told apart by token when one is sent, else by address; at most ``max_clients`` are remembered.
+
+class AccessGuard:
+    """A per-client rate limit (GCRA, one number per client), then the bearer token (constant-time).
+
+    Clients are told apart by address only: a header is the client's to choose, so keying on it gave
+    each made-up Authorization a fresh budget. The limit comes first so refused tokens are counted
+    too (guessing is limited). ``X-Forwarded-For`` names the client only when the request comes from
+    one of ``trusted_proxies``. The limit is per process: with N uvicorn workers a client gets up to
+    N times the rate. At most ``max_clients`` are remembered.
     """
 
-    def __init__(self, app: ASGIApp, token: str | None, per_minute: int, max_clients: int = 10_000) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str | None,
+        per_minute: int,
+        max_clients: int = 10_000,
+        trusted_proxies: Sequence[Network] = (),
+    ) -> None:
         self.app = app
         self.token = token.encode() if token else None
+        self.trusted_proxies = tuple(trusted_proxies)
         self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
         # Allow a burst of up to a tenth of a minute's worth (at least 1) before spacing requests.
         self.burst = max(1.0, per_minute / 10) * self.interval
         self.max_clients = max_clients
-        self._tat: OrderedDict[bytes, float] = OrderedDict()
+        self._tat: OrderedDict[str, float] = OrderedDict()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
             await self.app(scope, receive, send)
             return
-        auth = _header(scope, b"authorization")
+        if self.interval:
+            wait = self._admit(self._client(scope), time.monotonic())
+            if wait > 0:
+                await send_problem(
+                    send,
+                    429,
+                    "rate limit exceeded: slow down",
+                    slug="rate-limited",
+                    path=scope["path"],
+                    request_id=_request_id(scope),
+                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
+                )
+                return
         if self.token is not None:
+            auth = _header(scope, b"authorization")
             presented = auth[7:].strip() if auth and auth[:7].lower() == b"bearer " else None
             if presented is None or not hmac.compare_digest(presented, self.token):
                 challenge = 'Bearer realm="taskq"' + ("" if presented is None else ', error="invalid_token"')
@@ -193,23 +220,30 @@ class AccessGuard:
                     headers={"WWW-Authenticate": challenge},
                 )
                 return
-        if self.interval:
-            client = hashlib.sha256(auth).digest() if auth else (scope.get("client") or ("?", 0))[0].encode()
-            wait = self._admit(client, time.monotonic())
-            if wait > 0:
-                await send_problem(
-                    send,
-                    429,
-                    "rate limit exceeded: slow down",
-                    slug="rate-limited",
-                    path=scope["path"],
-                    request_id=_request_id(scope),
-                    headers={"Retry-After": str(max(1, math.ceil(wait)))},
-                )
-                return
         await self.app(scope, receive, send)
 
-    def _admit(self, client: bytes, now: float) -> float:
+    def _client(self, scope: Scope) -> str:
+        """The client's address: the peer's, or, when the peer is a trusted proxy, the nearest hop of
+        X-Forwarded-For that is not one (proxies append, so the hops left of it are the client's to
+        write and are never believed)."""
+        peer: str = (scope.get("client") or ("?", 0))[0]
+        if not self.trusted_proxies or not self._trusted(peer):
+            return peer
+        values = [bytes(v).decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+        hops: list[str] = [hop.strip() for value in values for hop in value.split(",") if hop.strip()]
+        for hop in reversed(hops):
+            if not self._trusted(hop):
+                return hop
+        return hops[0] if hops else peer
+
+    def _trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted_proxies)
+
+    def _admit(self, client: str, now: float) -> float:
         """GCRA: 0 when admitted, else seconds until the request would conform."""
         tat = max(self._tat.get(client, now), now)
         allowed_at = tat - self.burst

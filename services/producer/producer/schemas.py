@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from taskq import Job
 from taskq.keys import QUEUE_NAME_RE
@@ -72,6 +81,15 @@ class JobRequest(_Strict):
         default=None, gt=0, le=7 * 86_400, description="Hard limit of one execution"
     )
 
+    @field_validator("run_at")
+    @classmethod
+    def _within_a_year(cls, value: datetime | None) -> datetime | None:
+        # The same bound as delay_seconds: a far date is a typo more often than a plan, and it would
+        # hold the job (and its idempotency key) for as long.
+        if value is not None and value > datetime.now(UTC) + timedelta(seconds=MAX_DELAY_SECONDS):
+            raise ValueError("run_at must be at most 365 days from now")
+        return value
+
     @model_validator(mode="after")
     def _one_schedule(self) -> JobRequest:
         if self.delay_seconds is not None and self.run_at is not None:
@@ -81,7 +99,9 @@ class JobRequest(_Strict):
 
 class BatchRequest(_Strict):
     jobs: list[JobRequest] = Field(
-        min_length=1, max_length=MAX_BATCH, description=f"1 to {MAX_BATCH} jobs: all are enqueued or none"
+        min_length=1,
+        max_length=MAX_BATCH,
+        description=f"1 to {MAX_BATCH} jobs of one queue: all are enqueued or none",
     )
 
 

@@ -5,7 +5,10 @@ Read once per process from the environment (and ``.env``); nothing else in the p
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from typing import Annotated
+
+from pydantic import Field, IPvAnyNetwork, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from taskq.settings import PLACEHOLDER_SECRETS, CoreSettings
 
@@ -19,7 +22,12 @@ class ProducerSettings(CoreSettings):
     )
     max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=64 * 1024 * 1024)
     rate_limit_per_minute: int = Field(
-        default=0, ge=0, description="requests per minute per client (token or address); 0 is off"
+        default=0, ge=0, description="requests per minute per client address, per process; 0 is off"
+    )
+    trusted_proxies: Annotated[list[IPvAnyNetwork], NoDecode] = Field(
+        default_factory=list,
+        description="comma-separated proxy addresses/CIDRs whose X-Forwarded-For names the client; "
+        "from anyone else the header is ignored",
     )
     require_persistence: bool = Field(
         default=True, description="readiness fails when Redis has neither AOF nor RDB snapshots"
@@ -34,6 +42,14 @@ class ProducerSettings(CoreSettings):
     def _empty_token_is_none(cls, value: object) -> object:
         # API_TOKEN= (empty) in an env file means "no auth", not "the empty string is the token".
         return None if value == "" else value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        # TRUSTED_PROXIES=10.0.0.0/8,192.0.2.7 reads better in an env file than a JSON list.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _check_token(self) -> ProducerSettings:

@@ -168,4 +168,6 @@ async def enqueue_one(
     the time it was built at."""
     now = now_ms()
     req = to_enqueue(job, registry, now, key, fp)
+    if key and fp:
+        await taskq.claim_idempotency_key(key, req.queue, fp, req.delay_ms)
     return req, (await taskq.enqueue_many([req]))[0], now

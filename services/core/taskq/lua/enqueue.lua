@@ -10,7 +10,7 @@
 --
 -- KEYS[1] pending   KEYS[2] scheduled   KEYS[3] marker   KEYS[4] stats
 -- KEYS[4 + 2i - 1]  job hash of item i      KEYS[4 + 2i]  idempotency key of item i (unused if no fp)
--- ARGV[1] idempotency TTL ms   ARGV[2] max depth (0: unlimited)
+-- ARGV[1] idempotency TTL ms (a delayed item's key lives its delay longer)   ARGV[2] max depth (0: unlimited)
 -- ARGV[3 + 5(i-1) ..] per item: id, payload, priority, delay ms, fingerprint ('' when no key)
 -- Returns: {code, enqueued_total_after} then per item {code, id, fingerprint}
 --   code 1 created, 2 existing (idempotent repeat); or {-4, depth} queue full, {-5, item, job id} conflict
@@ -18,7 +18,7 @@
 --@include _lib.lua
 
 local pending, scheduled, marker, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local idem_ttl = ARGV[1]
+local idem_ttl = tonumber(ARGV[1])
 local max_depth = tonumber(ARGV[2])
 local n = (#KEYS - 4) / 2
 
@@ -71,7 +71,8 @@ for i = 1, n do
       ready[#ready + 1] = id
     end
     if fp ~= '' then
-      redis.call('SET', KEYS[4 + 2 * i], id .. ' ' .. fp, 'PX', idem_ttl)
+      -- A delayed job keeps its key until it is due plus the TTL: a retry while it waits finds it.
+      redis.call('SET', KEYS[4 + 2 * i], id .. ' ' .. fp, 'PX', idem_ttl + delay)
     end
   end
 end

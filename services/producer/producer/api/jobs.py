@@ -11,10 +11,10 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from producer.deps import EventsDep, IdempotencyKeyDep, JobId, RegistryDep, StrictJSONRoute, TaskqDep
 from producer.openapi import BODY, COMMON, problems
-from producer.problems import ProblemError
+from producer.problems import FieldError, ProblemError
 from producer.schemas import BatchAccepted, BatchRequest, CancelResult, JobRequest
 from producer.submit import check_task, enqueue_one, fingerprint, now_ms, raise_invalid, to_enqueue, view_of
-from taskq import Job, JobNotFound, JobStatus
+from taskq import EnqueueRequest, Job, JobNotFound, JobStatus
 
 
 class _JobIdConvertor(Convertor[str]):
@@ -82,8 +82,11 @@ async def create_batch(
 ) -> Response:
     """Every job is checked first (422 lists each bad item by index); then all are enqueued.
 
-    With an ``Idempotency-Key`` each job gets the key suffixed with its index, so a repeat of the
-    batch returns the same jobs and a different batch under the same key is refused (422).
+    Every job must go to one queue (named, or the tasks' own): a batch is all-or-none because it is
+    one queue's atomic write, and two queues' writes cannot be one (on a Redis Cluster their keys
+    live in different slots). With an ``Idempotency-Key`` each job gets the key suffixed with its
+    index, so a repeat of the batch returns the same jobs and a different request under the same
+    key, on any queue or route, is refused (422).
     """
     errors = []
     for index, item in enumerate(body.jobs):
@@ -95,10 +98,27 @@ async def create_batch(
         to_enqueue(item, registry, now, f"{key}#{index}" if key else None, fp)
         for index, item in enumerate(body.jobs)
     ]
+    raise_invalid(_one_queue(reqs))
+    if key and fp:
+        await taskq.claim_idempotency_key(key, reqs[0].queue, fp, max(r.delay_ms for r in reqs))
     done = await taskq.enqueue_many(reqs)
     jobs = await asyncio.gather(*(view_of(taskq, req, d, now) for req, d in zip(reqs, done, strict=True)))
     created = any(d.created for d in done)
     return _json(BatchAccepted(jobs=list(jobs)), 202 if created else 200)
+
+
+def _one_queue(reqs: list[EnqueueRequest]) -> list[FieldError]:
+    first = reqs[0].queue
+    return [
+        FieldError(
+            loc=["body", "jobs", index, "queue"],
+            msg=f"a batch goes to one queue: this job's is {req.queue!r}, the first job's {first!r}; "
+            "send one batch per queue",
+            type="one_queue",
+        )
+        for index, req in enumerate(reqs)
+        if req.queue != first
+    ]
 
 
 @router.get(
