@@ -12,7 +12,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from taskq import Ack, DeadReason, JobError, NonRetryableError, RedisUnavailable, TaskRegistry
-from worker.connection import Backoff
+from worker.connection import REDIS_ERRORS, Backoff
 from worker.context import JobContext
 from worker.decode import Refused, decode
 from worker.execution import ChildFailed, JobTimeout, execute
@@ -136,11 +136,12 @@ async def record_failure(w: Worker, h: Held, error: JobError, *, retryable: bool
                 h.job.queue, h.job.id, h.job.token, error,
                 retryable=retryable, reason=reason.value, attempts=h.job.attempts,
             )  # fmt: skip
-            w.state.succeeded()
+            w.state.succeeded(room=False)  # fail runs at maxmemory too
             break
-        except RedisUnavailable as exc:
+        except REDIS_ERRORS as exc:
             w.state.failed("fail", exc)
-            await w.reset_connections()
+            if isinstance(exc, RedisUnavailable):
+                await w.reset_connections()
             if not w.lease_alive(h) or w.hard_stop.is_set():
                 log.warning("failure not recorded: the lease expired", extra={"job_id": h.job.id})
                 w.forget(h)

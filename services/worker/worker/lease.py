@@ -10,6 +10,7 @@ cancellation requested) is handed to the event loop with ``call_soon_threadsafe`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -20,7 +21,7 @@ from redis.asyncio.client import Pipeline
 
 from taskq import ClaimedJob, RedisUnavailable, ScriptCode, Taskq, connect
 from taskq.workers import WorkerBeat, queue_beat
-from worker.connection import RedisState, drop_idle_connections
+from worker.connection import REDIS_ERRORS, RedisState, drop_idle_connections
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("taskq.worker")
@@ -107,8 +108,11 @@ class LeaseKeeper(threading.Thread):
         self._started.wait(10)
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self._loop is not None and self._stop_event is not None:
-            self._loop.call_soon_threadsafe(self._stop_event.set)
+        loop, event = self._loop, self._stop_event
+        if loop is not None and event is not None and self.is_alive():
+            # The thread may end between the check and the call: its loop is closed then.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
         self.join(timeout)
 
     async def _main(self) -> None:
@@ -122,10 +126,15 @@ class LeaseKeeper(threading.Thread):
         try:
             while not self._stop_event.is_set():
                 started = time.monotonic()
-                await self._beat(taskq, started)
-                if started >= next_maintenance and self.state.up:
-                    next_maintenance = started + self.settings.worker_maintenance_seconds
-                    await self._maintain(taskq)
+                try:
+                    await self._beat(taskq, started)
+                    if started >= next_maintenance and self.state.reachable:
+                        next_maintenance = started + self.settings.worker_maintenance_seconds
+                        await self._maintain(taskq)
+                except Exception as exc:
+                    # Whatever went wrong, this thread must live on: without it every lease in hand
+                    # lapses and the jobs run twice. The state logs it once, not once per beat.
+                    self.state.failed("lease keeper", exc)
                 delay = max(0.0, interval - (time.monotonic() - started))
                 try:
                     async with asyncio.timeout(delay):
@@ -159,10 +168,11 @@ class LeaseKeeper(threading.Thread):
                 # renewal is idempotent, so try once more on a fresh connection before crying outage.
                 await drop_idle_connections(taskq.redis)
                 codes = await taskq.heartbeat(held, also=also)
-        except RedisUnavailable as exc:
+        except REDIS_ERRORS as exc:
             self.state.failed("heartbeat", exc)
             return
-        self.state.succeeded()
+        # Heartbeats run at maxmemory too: this says Redis answers, not that it has room again.
+        self.state.succeeded(room=False)
         self.beats += 1
         until = sent_at + self.settings.lease_seconds
         tokens = {job_id: token for pairs in held.values() for job_id, token in pairs}
@@ -188,6 +198,7 @@ class LeaseKeeper(threading.Thread):
                         extra={"queue": queue, "requeued": reaped.requeued, "dead": reaped.dead,
                                "promoted": promoted},
                     )  # fmt: skip
-        except RedisUnavailable as exc:
+        except REDIS_ERRORS as exc:
             self.state.failed("maintenance", exc)
-            await drop_idle_connections(taskq.redis)
+            if isinstance(exc, RedisUnavailable):
+                await drop_idle_connections(taskq.redis)

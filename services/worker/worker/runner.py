@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from taskq import Ack, ClaimedJob, RedisUnavailable, Taskq, TaskRegistry, Waiter
 from taskq.models import dumps
 from taskq.workers import deregister
-from worker.connection import Backoff, RedisState, drop_idle_connections
+from worker.connection import REDIS_ERRORS, Backoff, RedisState, drop_idle_connections
 from worker.cron import CronScheduler
 from worker.deadlines import Deadlines
 from worker.jobs import JobRunner
@@ -154,7 +154,7 @@ class Worker:
             if stuck:
                 await asyncio.wait(stuck, timeout=self.settings.worker_idle_wait_seconds + 3)
             self.keeper.stop()
-            with contextlib.suppress(RedisUnavailable):
+            with contextlib.suppress(*REDIS_ERRORS):  # DEL and ZREM run even at maxmemory
                 await deregister(self.taskq, self.id)
             self.pool.shutdown(wait=False, cancel_futures=True)
             if install_signals:
@@ -302,9 +302,12 @@ class Worker:
                     self.in_redis = None
                 self.state.succeeded()
                 backoff.reset()
-            except RedisUnavailable as exc:
+            except Exception as exc:
+                # Any failure (unreachable, full, a script error, a bug): the loop must live on, or
+                # this worker never claims again. Reconnecting only helps when Redis was unreachable.
                 self.state.failed("claim", exc)
-                await self.reset_connections()
+                if isinstance(exc, RedisUnavailable):
+                    await self.reset_connections()
                 await self.pause(backoff.next_delay())
 
     async def _wait_and_claim(self, queue: str, free: int, wait: float) -> None:
@@ -331,7 +334,7 @@ class Worker:
             if self.in_redis is None:
                 break  # waiting for slots, or pausing after an outage: nothing to lose by cancelling
             if self.in_redis == "wait":
-                with contextlib.suppress(RedisUnavailable):
+                with contextlib.suppress(*REDIS_ERRORS):
                     await self.waiter.interrupt()
             await asyncio.wait([fetch], timeout=0.1)
         if not fetch.done():
@@ -421,9 +424,10 @@ class Worker:
             flags, batch = await self.taskq.complete(
                 queue, [a for a, _ in items], worker_id=self.id, claim_next=claim_next
             )
-        except RedisUnavailable as exc:
+        except REDIS_ERRORS as exc:
             self.state.failed("ack", exc)
-            await self.reset_connections()
+            if isinstance(exc, RedisUnavailable):
+                await self.reset_connections()
             keep = [(a, h) for a, h in items if self.lease_alive(h)]
             for _, h in (item for item in items if item not in keep):
                 log.warning(
@@ -436,7 +440,7 @@ class Worker:
             return False
         finally:
             self.reserved -= claim_next
-        self.state.succeeded()
+        self.state.succeeded(room=False)  # complete runs at maxmemory too
         for (ack, h), ok in zip(items, flags, strict=True):
             if not ok:
                 log.warning("ack refused: stale token (the job was taken back)", extra={"job_id": ack.id})

@@ -8,7 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from taskq import RedisUnavailable
-from worker.connection import Backoff
+from worker.connection import REDIS_ERRORS, Backoff
 
 if TYPE_CHECKING:
     from worker.runner import Held, Worker
@@ -60,9 +60,10 @@ async def hand_back(w: Worker, items: list[Held]) -> None:
                 released = await w.taskq.release(queue, pairs)
                 log.info("handed back", extra={"queue": queue, "jobs": len(pairs), "released": released})
                 break
-            except RedisUnavailable as exc:
+            except REDIS_ERRORS as exc:
                 w.state.failed("release", exc)
-                await w.reset_connections()
+                if isinstance(exc, RedisUnavailable):
+                    await w.reset_connections()
                 if w.hard_stop.is_set() or not any(w.lease_alive(h) for h in group):
                     log.warning("could not hand back: the jobs return when their leases expire")
                     break
