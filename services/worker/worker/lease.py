@@ -88,8 +88,8 @@ class LeaseKeeper(threading.Thread):
         leases: Leases,
         state: RedisState,
         loop: asyncio.AbstractEventLoop,
-        on_lost: Callable[[str], None],
-        on_cancel: Callable[[str], None],
+        on_lost: Callable[[str, int], None],
+        on_cancel: Callable[[str, int], None],
     ) -> None:
         super().__init__(name="taskq-lease-keeper", daemon=True)
         self.settings, self.identity, self.leases, self.state = settings, identity, leases, state
@@ -175,14 +175,15 @@ class LeaseKeeper(threading.Thread):
         self.state.succeeded(room=False)
         self.beats += 1
         until = sent_at + self.settings.lease_seconds
-        tokens = {job_id: token for pairs in held.values() for job_id, token in pairs}
-        for job_id, code in codes.items():
+        # Each answer is about one lease, (job id, token): the job may have been reaped and claimed
+        # again since the snapshot, and the event loop only acts on the run holding that token.
+        for (job_id, token), code in codes.items():
             if code == ScriptCode.STALE_TOKEN:
-                self.main_loop.call_soon_threadsafe(self.on_lost, job_id)
+                self.main_loop.call_soon_threadsafe(self.on_lost, job_id, token)
                 continue
-            self.leases.renewed(job_id, tokens[job_id], until)
+            self.leases.renewed(job_id, token, until)
             if code == ScriptCode.CANCEL_REQUESTED:
-                self.main_loop.call_soon_threadsafe(self.on_cancel, job_id)
+                self.main_loop.call_soon_threadsafe(self.on_cancel, job_id, token)
 
     async def _maintain(self, taskq: Taskq) -> None:
         lock = self.settings.worker_maintenance_seconds

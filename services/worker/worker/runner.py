@@ -236,9 +236,11 @@ class Worker:
         h.task.cancel()
         asyncio.get_running_loop().call_later(0.2, self._cancel_until_seen, h)
 
-    def _on_lost(self, job_id: str) -> None:
+    def _on_lost(self, job_id: str, token: int) -> None:
         h = self.held.get(job_id)
-        if h is None or (h.task is not None and h.task.done()):
+        if h is None or h.job.token != token:
+            return  # not this run's lease: the job was taken back and claimed again since
+        if h.task is not None and h.task.done():
             return  # already finished: its ack raced the renewal, and the ack decides
         log.warning("lease lost: another worker may run this job; stopping it here", extra={"job_id": job_id})
         if h.task is not None:
@@ -252,9 +254,9 @@ class Worker:
         if h.task is not None and not h.task.done() and h.stop_reason is None:
             self.stop_job(h, "timeout")
 
-    def _on_cancel(self, job_id: str) -> None:
+    def _on_cancel(self, job_id: str, token: int) -> None:
         h = self.held.get(job_id)
-        if h is None or h.stop_reason is not None:
+        if h is None or h.job.token != token or h.stop_reason is not None:
             return
         if h.task is not None:
             self.stop_job(h, "cancel")
