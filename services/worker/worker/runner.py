@@ -32,7 +32,7 @@ from worker.jobs import JobRunner
 from worker.lease import Identity, LeaseKeeper, Leases
 from worker.queues import WeightedPicker
 from worker.settings import WorkerSettings
-from worker.shutdown import drain_acks, finish_in_hand, hand_back
+from worker.shutdown import EXIT_JOBS_LEFT_RUNNING, drain_acks, finish_in_hand, hand_back
 
 log = logging.getLogger("taskq.worker")
 
@@ -51,6 +51,7 @@ class Held:
     #: Why the worker itself stopped the job: "cancel", "lost", "timeout" or "shutdown".
     stop_reason: str | None = None
     stop_seen: bool = False  # the job runner caught the cancellation
+    give_back: bool = False  # stopped at the end of the grace, its code ended: release it
     started: float = field(default_factory=time.monotonic)
 
 
@@ -160,6 +161,15 @@ class Worker:
             if install_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
+        if self.running:
+            # Handler threads that did not return even after the bound: nothing can stop them but
+            # the end of this process, which the caller must bring about without waiting for them
+            # (``serve`` does). Their leases lapse then, and the reaper hands them on.
+            log.error(
+                "exiting with jobs still running in threads: left to their leases",
+                extra={"worker_id": self.id, "jobs": self.running},
+            )
+            return EXIT_JOBS_LEFT_RUNNING
         log.info("worker stopped", extra={"worker_id": self.id})
         return 0
 
