@@ -193,6 +193,7 @@ class LeaseKeeper(threading.Thread):
                 if not reaped.ran:
                     continue
                 promoted = await taskq.promote(queue)
+                self.state.succeeded()  # promote is refused at maxmemory: Redis has room
                 if reaped.requeued or reaped.dead or promoted:
                     log.info(
                         "maintenance",
