@@ -96,7 +96,7 @@ class QueueMachine(RuleBasedStateMachine):
         job = self.model[job_id]
         assert job.token is not None
         codes = self.run(self.taskq.heartbeat({QUEUE: [(job_id, job.token)]}))
-        assert codes[job_id] == (3 if job.cancel_requested else 1)
+        assert codes[(job_id, job.token)] == (3 if job.cancel_requested else 1)
 
     @precondition(lambda self: self.stale_tokens)
     @rule(data=st.data())

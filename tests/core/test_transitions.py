@@ -123,10 +123,10 @@ async def test_heartbeat_extends_lease_only_with_current_token(
     qk = taskq.queue_keys(queue_name)
     await redis.zadd(qk.active, {enq.id: 1})  # pretend the deadline is long past
     codes = await taskq.heartbeat({queue_name: [(job.id, job.token)]})
-    assert codes[job.id] == 1
+    assert codes[(job.id, job.token)] == 1
     assert (await redis.zscore(qk.active, enq.id) or 0) > 1
     stale = await taskq.heartbeat({queue_name: [(job.id, job.token + 1000)]})
-    assert stale[job.id] == -2
+    assert stale[(job.id, job.token + 1000)] == -2
 
 
 async def test_complete_stores_result_with_ttl(taskq: Taskq, redis: Redis, queue_name: str) -> None:
@@ -310,7 +310,7 @@ async def test_cancel_running_sets_flag_seen_at_heartbeat(taskq: Taskq, queue_na
     job = (await taskq.claim(queue_name, "w", 1)).jobs[0]
     assert await taskq.cancel(enq.id) is JobStatus.RUNNING
     codes = await taskq.heartbeat({queue_name: [(job.id, job.token)]})
-    assert codes[job.id] == 3
+    assert codes[(job.id, job.token)] == 3
     ok, _ = await taskq.complete(queue_name, [Ack(job.id, job.token, cancelled=True)])
     assert ok == [True]
     stored = await taskq.get_job(enq.id)

@@ -102,7 +102,7 @@ async def test_scripts_reload_after_redis_forgets_them(taskq: Taskq, redis: Redi
     await taskq.enqueue("debug.noop", queue=queue_name)
     job = (await taskq.claim(queue_name, "w", 1)).jobs[0]
     await redis.script_flush()
-    assert (await taskq.heartbeat({queue_name: [(job.id, job.token)]}))[job.id] == 1
+    assert (await taskq.heartbeat({queue_name: [(job.id, job.token)]}))[(job.id, job.token)] == 1
     await redis.script_flush()
     other = f"{queue_name}-b"
     out = await taskq.enqueue_many(

@@ -587,16 +587,18 @@ class Taskq:
         self,
         held: Mapping[str, Sequence[tuple[str, int]]],
         also: Callable[[Pipeline], None] | None = None,
-    ) -> dict[str, ScriptCode]:
+    ) -> dict[tuple[str, int], ScriptCode]:
         """Renew every lease in ``held`` (queue -> [(job id, token)]) in one round trip.
 
         ``also`` may add commands to the same pipeline (the worker's registry entry rides along).
-        Returns job id -> OK, CANCEL_REQUESTED, or STALE_TOKEN (the lease is gone: stop the job).
+        Returns (job id, token) -> OK, CANCEL_REQUESTED, or STALE_TOKEN (that lease is gone: stop
+        that run). Keyed by the lease, not the job: by the time the reply arrives the job may have
+        been reaped and claimed again, and "lost" for the old token says nothing about the new run.
         """
         if not any(held.values()) and also is None:
             return {}
         calls: list[tuple[Any, list[Any], list[Any]]] = []
-        order: list[list[str]] = []
+        order: list[Sequence[tuple[str, int]]] = []
         for queue, pairs in held.items():
             if not pairs:
                 continue
@@ -605,16 +607,16 @@ class Taskq:
             for job_id, token in pairs:
                 args += [job_id, token]
             calls.append((self.scripts.heartbeat, [qk.active], args))
-            order.append([job_id for job_id, _ in pairs])
+            order.append(pairs)
         async with redis_errors():
             replies = await self.scripts.run_pipelined(self.redis, calls, prelude=also)
             for reply in replies:
                 if isinstance(reply, Exception):
                     raise reply
         return {
-            job_id: ScriptCode(int(code))
-            for ids, codes in zip(order, replies, strict=True)
-            for job_id, code in zip(ids, codes, strict=True)
+            (job_id, int(token)): ScriptCode(int(code))
+            for leases, codes in zip(order, replies, strict=True)
+            for (job_id, token), code in zip(leases, codes, strict=True)
         }
 
     async def complete(

@@ -54,6 +54,11 @@ class SleepArgs(TaskArgs):
     tag: str | None = Field(default=None, max_length=200)
 
 
+class HoldArgs(TaskArgs):
+    seconds: float = Field(ge=0, le=3600, description="Block a worker thread for this long")
+    tag: str | None = Field(default=None, max_length=200)
+
+
 class FailArgs(TaskArgs):
     message: str = Field(default="debug.fail was asked to fail", max_length=1000)
     retryable: bool = True
@@ -90,6 +95,7 @@ CORE_TASKS: tuple[TaskSpec, ...] = (
 DEBUG_TASKS: tuple[TaskSpec, ...] = (
     TaskSpec("debug.noop", NoopArgs, "Do nothing; return the tag", debug=True),
     TaskSpec("debug.sleep", SleepArgs, "Sleep without blocking the event loop", debug=True),
+    TaskSpec("debug.hold", HoldArgs, "Block a thread, recording start and end in a ledger", debug=True),
     TaskSpec("debug.fail", FailArgs, "Raise an error (retryable or not)", debug=True),
     TaskSpec("debug.crash", CrashArgs, "Kill the worker process mid-job", isolated=False, debug=True),
     TaskSpec("debug.spin", SpinArgs, "Busy-loop holding the GIL", isolated=False, debug=True),

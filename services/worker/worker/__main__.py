@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
 
-from taskq import RedisUnavailable, Taskq, TaskRegistry, Waiter, connect
+from taskq import RedisFull, RedisUnavailable, Taskq, TaskRegistry, Waiter, connect
 from taskq.workers import last_beat_ms
 from worker.cron import validate_cron
 from worker.lease import Identity
 from worker.logs import setup_logging
 from worker.runner import Worker
 from worker.settings import WorkerSettings
+from worker.shutdown import EXIT_JOBS_LEFT_RUNNING
 from worker.state import new_identity, read_worker_id, write_worker_id
 
 log = logging.getLogger("taskq.worker")
@@ -45,12 +47,19 @@ async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Iden
         with_queues = list(settings.queue_names())
         try:
             await taskq.register_queues(with_queues)
-        except RedisUnavailable:
-            log.warning("redis unavailable at start: the worker will keep trying")
-        return await worker.run()
+        except (RedisUnavailable, RedisFull):
+            log.warning("redis unavailable or full at start: the worker will keep trying")
+        code = await worker.run()
     finally:
         await waiter.aclose()
         await redis.aclose()
+    if code == EXIT_JOBS_LEFT_RUNNING:
+        # A handler thread would not stop. Python's exit waits for pool threads, and meanwhile the
+        # job's lease would lapse and another worker run it alongside: end the process (and the
+        # thread) now, so the job is handed on only once it has stopped here.
+        logging.shutdown()
+        os._exit(code)
+    return code
 
 
 async def check(settings: WorkerSettings) -> int:

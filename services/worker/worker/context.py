@@ -7,7 +7,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from taskq import RedisUnavailable, Taskq
+from taskq import Taskq
+from worker.connection import REDIS_ERRORS
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("taskq.worker")
@@ -34,8 +35,8 @@ class JobContext:
         lost lease is logged, never raised into the handler."""
         try:
             stored = await self.taskq.set_progress(self.queue, self.job_id, self.token, percent, message)
-        except RedisUnavailable:
-            log.debug("progress not stored (Redis unavailable)", extra={"job_id": self.job_id})
+        except REDIS_ERRORS as exc:  # unreachable, or full: progress is refused at maxmemory
+            log.debug("progress not stored", extra={"job_id": self.job_id, "error": str(exc)})
             return
         if not stored:
             log.debug("progress refused: the lease moved on", extra={"job_id": self.job_id})

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from croniter import croniter
 
 from taskq import RedisUnavailable, Taskq, TaskqError, TaskRegistry, fingerprint_of
-from worker.connection import Backoff, RedisState, drop_idle_connections
+from worker.connection import REDIS_ERRORS, Backoff, RedisState, drop_idle_connections
 from worker.settings import CronJob, WorkerSettings
 
 log = logging.getLogger("taskq.worker.cron")
@@ -67,9 +67,12 @@ class CronScheduler:
             job = by_name[name]
             try:
                 await self.fire(job, due[name])
-            except RedisUnavailable as exc:
+                self.state.succeeded()
+            except REDIS_ERRORS as exc:
+                # Unreachable or full (enqueue is refused at maxmemory): this tick may still fire.
                 self.state.failed("cron", exc)
-                await drop_idle_connections(self.taskq.redis)
+                if isinstance(exc, RedisUnavailable):
+                    await drop_idle_connections(self.taskq.redis)
                 if time.time() < next_tick(job, due[name]):
                     await asyncio.sleep(backoff.next_delay())
                     continue  # retry this tick until the next one is due

@@ -1,7 +1,8 @@
 """Run one handler in its mode under the job's timeout.
 
-Timeouts stop what can be stopped: a coroutine is cancelled, a child process is killed. A thread cannot
-be stopped, so its job is recorded as timed out and the thread is left to finish on its own.
+Stops (timeout, cancel request, lost lease, end of the shutdown grace) stop what can be stopped: a
+coroutine is cancelled, a child process is killed. A thread cannot be stopped, so its job waits for it
+to return and records what it really did (see ``run_in_thread``).
 Process handlers are timed here; the others by the worker's ``Deadlines``.
 """
 
@@ -11,6 +12,7 @@ import asyncio
 import multiprocessing
 import multiprocessing.connection
 import traceback
+from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
@@ -104,8 +106,37 @@ async def run_in_process(task: str, args: TaskArgs, timeout: float) -> Any:
         parent.close()
 
 
+async def run_in_thread(
+    fn: Callable[..., Any], args: TaskArgs, ctx: JobContext, pool: Executor, on_stop: Callable[[], None]
+) -> Any:
+    """Run a blocking handler in the pool; a stop (this task cancelled) cannot interrupt it.
+
+    So a stop does not end the job: it waits for the thread and returns (or raises) what the thread
+    did. Reporting the job cancelled, timed out or handed back while its code still runs would let a
+    second worker run it at the same time, or call an email that went out "cancelled". ``on_stop``
+    is told at the first stop (the worker stops cancelling, and bounds the wait)."""
+    future = asyncio.get_running_loop().run_in_executor(pool, fn, args, ctx)
+    stopped = False
+    while True:
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
+            if not stopped:
+                stopped = True
+                on_stop()
+
+
 async def execute(
-    handler: Handler, task: str, args: TaskArgs, ctx: JobContext, timeout: float, pool: Executor
+    handler: Handler,
+    task: str,
+    args: TaskArgs,
+    ctx: JobContext,
+    timeout: float,
+    pool: Executor,
+    on_stop: Callable[[], None],
 ) -> Any:
     """Run the handler. Only process handlers are timed here (their child is killed); the worker times
     coroutine and thread handlers itself (``worker.deadlines``) and cancels them."""
@@ -113,4 +144,4 @@ async def execute(
         return await run_in_process(task, args, timeout)
     if handler.mode is Mode.ASYNC:
         return await handler.fn(args, ctx)
-    return await asyncio.get_running_loop().run_in_executor(pool, handler.fn, args, ctx)
+    return await run_in_thread(handler.fn, args, ctx, pool, on_stop)

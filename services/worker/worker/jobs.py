@@ -12,11 +12,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from taskq import Ack, DeadReason, JobError, NonRetryableError, RedisUnavailable, TaskRegistry
-from worker.connection import Backoff
+from worker.connection import REDIS_ERRORS, Backoff
 from worker.context import JobContext
 from worker.decode import Refused, decode
 from worker.execution import ChildFailed, JobTimeout, execute
 from worker.handlers import Mode, handlers_for
+from worker.shutdown import thread_stopped
 
 if TYPE_CHECKING:
     from worker.runner import Held, Worker
@@ -60,7 +61,9 @@ class JobRunner:
         timeout = runnable.payload.timeout
         deadline = None if runnable.handler.mode is Mode.PROCESS else w.deadlines.add(h, timeout)
         try:
-            value = await execute(runnable.handler, task, runnable.args, ctx, timeout, w.pool)
+            value = await execute(
+                runnable.handler, task, runnable.args, ctx, timeout, w.pool, lambda: thread_stopped(w, h)
+            )
             text = "null" if value is None else w.result_text(value)
         except asyncio.CancelledError:
             h.stop_seen = True
@@ -98,7 +101,10 @@ class JobRunner:
             if deadline is not None:
                 w.deadlines.remove(h, deadline)
         w.ack(h, Ack(h.job.id, h.job.token, text))
-        self._log(h, "succeeded", task)
+        if h.stop_reason is None:
+            self._log(h, "succeeded", task)
+        else:  # a thread stopped too late to interrupt: it finished, and that is what is recorded
+            self._log(h, "succeeded", task, logging.WARNING, stopped_too_late=h.stop_reason)
 
     async def _timed_out(self, h: Held, task: str, message: str) -> None:
         error = JobError(type="JobTimeout", message=message)
@@ -123,6 +129,7 @@ class JobRunner:
             self.worker.forget(h)
             self._log(h, "lost", task, logging.WARNING)
         else:
+            h.give_back = True  # finish_in_hand releases it: its code has stopped
             self._log(h, "handed_back", task, logging.WARNING)
         return True
 
@@ -136,11 +143,12 @@ async def record_failure(w: Worker, h: Held, error: JobError, *, retryable: bool
                 h.job.queue, h.job.id, h.job.token, error,
                 retryable=retryable, reason=reason.value, attempts=h.job.attempts,
             )  # fmt: skip
-            w.state.succeeded()
+            w.state.succeeded(room=False)  # fail runs at maxmemory too
             break
-        except RedisUnavailable as exc:
+        except REDIS_ERRORS as exc:
             w.state.failed("fail", exc)
-            await w.reset_connections()
+            if isinstance(exc, RedisUnavailable):
+                await w.reset_connections()
             if not w.lease_alive(h) or w.hard_stop.is_set():
                 log.warning("failure not recorded: the lease expired", extra={"job_id": h.job.id})
                 w.forget(h)

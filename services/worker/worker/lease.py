@@ -10,6 +10,7 @@ cancellation requested) is handed to the event loop with ``call_soon_threadsafe`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -20,7 +21,7 @@ from redis.asyncio.client import Pipeline
 
 from taskq import ClaimedJob, RedisUnavailable, ScriptCode, Taskq, connect
 from taskq.workers import WorkerBeat, queue_beat
-from worker.connection import RedisState, drop_idle_connections
+from worker.connection import REDIS_ERRORS, RedisState, drop_idle_connections
 from worker.settings import WorkerSettings
 
 log = logging.getLogger("taskq.worker")
@@ -87,8 +88,8 @@ class LeaseKeeper(threading.Thread):
         leases: Leases,
         state: RedisState,
         loop: asyncio.AbstractEventLoop,
-        on_lost: Callable[[str], None],
-        on_cancel: Callable[[str], None],
+        on_lost: Callable[[str, int], None],
+        on_cancel: Callable[[str, int], None],
     ) -> None:
         super().__init__(name="taskq-lease-keeper", daemon=True)
         self.settings, self.identity, self.leases, self.state = settings, identity, leases, state
@@ -107,8 +108,11 @@ class LeaseKeeper(threading.Thread):
         self._started.wait(10)
 
     def stop(self, timeout: float = 5.0) -> None:
-        if self._loop is not None and self._stop_event is not None:
-            self._loop.call_soon_threadsafe(self._stop_event.set)
+        loop, event = self._loop, self._stop_event
+        if loop is not None and event is not None and self.is_alive():
+            # The thread may end between the check and the call: its loop is closed then.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(event.set)
         self.join(timeout)
 
     async def _main(self) -> None:
@@ -122,10 +126,15 @@ class LeaseKeeper(threading.Thread):
         try:
             while not self._stop_event.is_set():
                 started = time.monotonic()
-                await self._beat(taskq, started)
-                if started >= next_maintenance and self.state.up:
-                    next_maintenance = started + self.settings.worker_maintenance_seconds
-                    await self._maintain(taskq)
+                try:
+                    await self._beat(taskq, started)
+                    if started >= next_maintenance and self.state.reachable:
+                        next_maintenance = started + self.settings.worker_maintenance_seconds
+                        await self._maintain(taskq)
+                except Exception as exc:
+                    # Whatever went wrong, this thread must live on: without it every lease in hand
+                    # lapses and the jobs run twice. The state logs it once, not once per beat.
+                    self.state.failed("lease keeper", exc)
                 delay = max(0.0, interval - (time.monotonic() - started))
                 try:
                     async with asyncio.timeout(delay):
@@ -159,20 +168,22 @@ class LeaseKeeper(threading.Thread):
                 # renewal is idempotent, so try once more on a fresh connection before crying outage.
                 await drop_idle_connections(taskq.redis)
                 codes = await taskq.heartbeat(held, also=also)
-        except RedisUnavailable as exc:
+        except REDIS_ERRORS as exc:
             self.state.failed("heartbeat", exc)
             return
-        self.state.succeeded()
+        # Heartbeats run at maxmemory too: this says Redis answers, not that it has room again.
+        self.state.succeeded(room=False)
         self.beats += 1
         until = sent_at + self.settings.lease_seconds
-        tokens = {job_id: token for pairs in held.values() for job_id, token in pairs}
-        for job_id, code in codes.items():
+        # Each answer is about one lease, (job id, token): the job may have been reaped and claimed
+        # again since the snapshot, and the event loop only acts on the run holding that token.
+        for (job_id, token), code in codes.items():
             if code == ScriptCode.STALE_TOKEN:
-                self.main_loop.call_soon_threadsafe(self.on_lost, job_id)
+                self.main_loop.call_soon_threadsafe(self.on_lost, job_id, token)
                 continue
-            self.leases.renewed(job_id, tokens[job_id], until)
+            self.leases.renewed(job_id, token, until)
             if code == ScriptCode.CANCEL_REQUESTED:
-                self.main_loop.call_soon_threadsafe(self.on_cancel, job_id)
+                self.main_loop.call_soon_threadsafe(self.on_cancel, job_id, token)
 
     async def _maintain(self, taskq: Taskq) -> None:
         lock = self.settings.worker_maintenance_seconds
@@ -182,12 +193,14 @@ class LeaseKeeper(threading.Thread):
                 if not reaped.ran:
                     continue
                 promoted = await taskq.promote(queue)
+                self.state.succeeded()  # promote is refused at maxmemory: Redis has room
                 if reaped.requeued or reaped.dead or promoted:
                     log.info(
                         "maintenance",
                         extra={"queue": queue, "requeued": reaped.requeued, "dead": reaped.dead,
                                "promoted": promoted},
                     )  # fmt: skip
-        except RedisUnavailable as exc:
+        except REDIS_ERRORS as exc:
             self.state.failed("maintenance", exc)
-            await drop_idle_connections(taskq.redis)
+            if isinstance(exc, RedisUnavailable):
+                await drop_idle_connections(taskq.redis)

@@ -25,14 +25,14 @@ from dataclasses import dataclass, field
 from taskq import Ack, ClaimedJob, RedisUnavailable, Taskq, TaskRegistry, Waiter
 from taskq.models import dumps
 from taskq.workers import deregister
-from worker.connection import Backoff, RedisState, drop_idle_connections
+from worker.connection import REDIS_ERRORS, Backoff, RedisState, drop_idle_connections
 from worker.cron import CronScheduler
 from worker.deadlines import Deadlines
 from worker.jobs import JobRunner
 from worker.lease import Identity, LeaseKeeper, Leases
 from worker.queues import WeightedPicker
 from worker.settings import WorkerSettings
-from worker.shutdown import drain_acks, finish_in_hand, hand_back
+from worker.shutdown import EXIT_JOBS_LEFT_RUNNING, drain_acks, finish_in_hand, hand_back
 
 log = logging.getLogger("taskq.worker")
 
@@ -51,6 +51,7 @@ class Held:
     #: Why the worker itself stopped the job: "cancel", "lost", "timeout" or "shutdown".
     stop_reason: str | None = None
     stop_seen: bool = False  # the job runner caught the cancellation
+    give_back: bool = False  # stopped at the end of the grace, its code ended: release it
     started: float = field(default_factory=time.monotonic)
 
 
@@ -154,12 +155,21 @@ class Worker:
             if stuck:
                 await asyncio.wait(stuck, timeout=self.settings.worker_idle_wait_seconds + 3)
             self.keeper.stop()
-            with contextlib.suppress(RedisUnavailable):
+            with contextlib.suppress(*REDIS_ERRORS):  # DEL and ZREM run even at maxmemory
                 await deregister(self.taskq, self.id)
             self.pool.shutdown(wait=False, cancel_futures=True)
             if install_signals:
                 for sig in (signal.SIGTERM, signal.SIGINT):
                     loop.remove_signal_handler(sig)
+        if self.running:
+            # Handler threads that did not return even after the bound: nothing can stop them but
+            # the end of this process, which the caller must bring about without waiting for them
+            # (``serve`` does). Their leases lapse then, and the reaper hands them on.
+            log.error(
+                "exiting with jobs still running in threads: left to their leases",
+                extra={"worker_id": self.id, "jobs": self.running},
+            )
+            return EXIT_JOBS_LEFT_RUNNING
         log.info("worker stopped", extra={"worker_id": self.id})
         return 0
 
@@ -236,9 +246,11 @@ class Worker:
         h.task.cancel()
         asyncio.get_running_loop().call_later(0.2, self._cancel_until_seen, h)
 
-    def _on_lost(self, job_id: str) -> None:
+    def _on_lost(self, job_id: str, token: int) -> None:
         h = self.held.get(job_id)
-        if h is None or (h.task is not None and h.task.done()):
+        if h is None or h.job.token != token:
+            return  # not this run's lease: the job was taken back and claimed again since
+        if h.task is not None and h.task.done():
             return  # already finished: its ack raced the renewal, and the ack decides
         log.warning("lease lost: another worker may run this job; stopping it here", extra={"job_id": job_id})
         if h.task is not None:
@@ -252,9 +264,9 @@ class Worker:
         if h.task is not None and not h.task.done() and h.stop_reason is None:
             self.stop_job(h, "timeout")
 
-    def _on_cancel(self, job_id: str) -> None:
+    def _on_cancel(self, job_id: str, token: int) -> None:
         h = self.held.get(job_id)
-        if h is None or h.stop_reason is not None:
+        if h is None or h.job.token != token or h.stop_reason is not None:
             return
         if h.task is not None:
             self.stop_job(h, "cancel")
@@ -302,9 +314,12 @@ class Worker:
                     self.in_redis = None
                 self.state.succeeded()
                 backoff.reset()
-            except RedisUnavailable as exc:
+            except Exception as exc:
+                # Any failure (unreachable, full, a script error, a bug): the loop must live on, or
+                # this worker never claims again. Reconnecting only helps when Redis was unreachable.
                 self.state.failed("claim", exc)
-                await self.reset_connections()
+                if isinstance(exc, RedisUnavailable):
+                    await self.reset_connections()
                 await self.pause(backoff.next_delay())
 
     async def _wait_and_claim(self, queue: str, free: int, wait: float) -> None:
@@ -331,7 +346,7 @@ class Worker:
             if self.in_redis is None:
                 break  # waiting for slots, or pausing after an outage: nothing to lose by cancelling
             if self.in_redis == "wait":
-                with contextlib.suppress(RedisUnavailable):
+                with contextlib.suppress(*REDIS_ERRORS):
                     await self.waiter.interrupt()
             await asyncio.wait([fetch], timeout=0.1)
         if not fetch.done():
@@ -421,9 +436,10 @@ class Worker:
             flags, batch = await self.taskq.complete(
                 queue, [a for a, _ in items], worker_id=self.id, claim_next=claim_next
             )
-        except RedisUnavailable as exc:
+        except REDIS_ERRORS as exc:
             self.state.failed("ack", exc)
-            await self.reset_connections()
+            if isinstance(exc, RedisUnavailable):
+                await self.reset_connections()
             keep = [(a, h) for a, h in items if self.lease_alive(h)]
             for _, h in (item for item in items if item not in keep):
                 log.warning(
@@ -436,7 +452,7 @@ class Worker:
             return False
         finally:
             self.reserved -= claim_next
-        self.state.succeeded()
+        self.state.succeeded(room=False)  # complete runs at maxmemory too
         for (ack, h), ok in zip(items, flags, strict=True):
             if not ok:
                 log.warning("ack refused: stale token (the job was taken back)", extra={"job_id": ack.id})

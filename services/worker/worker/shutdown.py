@@ -8,12 +8,18 @@ import time
 from typing import TYPE_CHECKING
 
 from taskq import RedisUnavailable
-from worker.connection import Backoff
+from worker.connection import REDIS_ERRORS, Backoff
 
 if TYPE_CHECKING:
     from worker.runner import Held, Worker
 
 log = logging.getLogger("taskq.worker")
+
+#: How long a stopped job whose code cannot be interrupted (a thread) may keep running before the
+#: worker gives up on it and exits. Compose's stop_grace_period leaves this much above the grace.
+STOP_BOUND_SECONDS = 5.0
+#: ``Worker.run``'s exit code when handler threads still run: the process must end without waiting.
+EXIT_JOBS_LEFT_RUNNING = 3
 
 
 async def finish_in_hand(w: Worker) -> None:
@@ -31,9 +37,38 @@ async def finish_in_hand(w: Worker) -> None:
     for h in late:
         w.stop_job(h, "shutdown", force=True)
     if late:
-        await asyncio.wait([h.task for h in late if h.task], timeout=5)
-        log.warning("grace over: handing back unfinished jobs", extra={"jobs": [h.job.id for h in late]})
-        await hand_back(w, late)
+        hard = asyncio.create_task(w.hard_stop.wait())
+        await asyncio.wait([*(h.task for h in late if h.task), hard], timeout=STOP_BOUND_SECONDS)
+        hard.cancel()
+        # Only jobs whose code has stopped go back: a thread still running (or one that finished
+        # and recorded its own outcome) must not be handed to another worker. What still runs is
+        # left to its lease, which lapses when this process exits (``Worker.run``).
+        stopped = [h for h in late if h.give_back]
+        log.warning("grace over: handing back unfinished jobs", extra={"jobs": [h.job.id for h in stopped]})
+        await hand_back(w, stopped)
+
+
+def thread_stopped(w: Worker, h: Held) -> None:
+    """A stop reached a job running in a thread, which cannot be interrupted: stop cancelling it, keep
+    its slot and lease until it returns, and if it has not returned ``STOP_BOUND_SECONDS`` later,
+    stop the worker (its process exits with the thread in it; the lease lapses, and only then does
+    the reaper hand the job to another worker)."""
+    h.stop_seen = True
+    log.warning(
+        "job stopped but its thread cannot be interrupted: waiting for it to return",
+        extra={"job_id": h.job.id, "reason": h.stop_reason},
+    )
+    asyncio.get_running_loop().call_later(STOP_BOUND_SECONDS, _overdue, w, h)
+
+
+def _overdue(w: Worker, h: Held) -> None:
+    if h.task is None or h.task.done() or w.stopping:
+        return
+    log.error(
+        "a stopped job's thread has not returned: stopping this worker, its lease lapses when it exits",
+        extra={"job_id": h.job.id, "reason": h.stop_reason, "bound_seconds": STOP_BOUND_SECONDS},
+    )
+    w.request_stop()
 
 
 async def _wait_tasks(w: Worker, tasks: set[asyncio.Task[None]], hard: asyncio.Task[bool]) -> None:
@@ -60,9 +95,10 @@ async def hand_back(w: Worker, items: list[Held]) -> None:
                 released = await w.taskq.release(queue, pairs)
                 log.info("handed back", extra={"queue": queue, "jobs": len(pairs), "released": released})
                 break
-            except RedisUnavailable as exc:
+            except REDIS_ERRORS as exc:
                 w.state.failed("release", exc)
-                await w.reset_connections()
+                if isinstance(exc, RedisUnavailable):
+                    await w.reset_connections()
                 if w.hard_stop.is_set() or not any(w.lease_alive(h) for h in group):
                     log.warning("could not hand back: the jobs return when their leases expire")
                     break

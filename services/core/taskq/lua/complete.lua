@@ -1,4 +1,4 @@
-#!lua
+#!lua flags=allow-oom
 -- complete.lua: acknowledge finished jobs (succeeded, or stopped after a cancel request), then claim
 -- the next batch in the same call, so a busy worker needs about one round trip per job (or less).
 --

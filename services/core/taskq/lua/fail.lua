@@ -1,4 +1,4 @@
-#!lua
+#!lua flags=allow-oom
 -- fail.lua: record a failed execution. Retry later (scheduled, with the caller's backoff delay) while
 -- attempts are left and the error is retryable; otherwise dead-letter the job with the reason.
 --

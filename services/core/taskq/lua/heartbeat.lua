@@ -1,8 +1,9 @@
-#!lua
+#!lua flags=allow-oom
 -- heartbeat.lua: renew the leases of every job one worker holds in one queue, in one call.
 --
 -- A lease is renewed only with the current fencing token: once the reaper has taken a job back (or
 -- another worker holds it), the old holder is told so and must stop treating the job as its own.
+-- allow-oom: a Redis at maxmemory must not take running jobs' leases away (it only moves a score).
 --
 -- KEYS[1] active
 -- ARGV[1] job key prefix   ARGV[2] lease ms   ARGV[3..] pairs of (job id, token)

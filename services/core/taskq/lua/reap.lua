@@ -1,4 +1,4 @@
-#!lua
+#!lua flags=allow-oom
 -- reap.lua: take back jobs whose lease expired (their worker died or was cut off). With attempts
 -- left a job goes back to the head of its priority band; without, it is dead-lettered with reason
 -- worker_lost; a job whose cancellation was requested is cancelled. The token is dropped, so the old holder's late ack is refused. Also trims dead-letter

@@ -1,4 +1,4 @@
-#!lua
+#!lua flags=allow-oom
 -- release.lua: hand jobs back on graceful shutdown, without using up an attempt. They go to the head
 -- of their priority band (scored by creation time), so they run before work enqueued after them.
 -- A released job whose cancellation was requested is cancelled instead.

@@ -35,6 +35,7 @@ HANDLERS: dict[str, Handler] = {
     "call_webhook": Handler(webhook.call_webhook, Mode.ASYNC),
     "debug.noop": Handler(debug.noop, Mode.ASYNC),
     "debug.sleep": Handler(debug.sleep, Mode.ASYNC),
+    "debug.hold": Handler(debug.hold, Mode.THREAD),
     "debug.fail": Handler(debug.fail, Mode.ASYNC),
     "debug.crash": Handler(debug.crash, Mode.THREAD),
     "debug.spin": Handler(debug.spin, Mode.PROCESS),

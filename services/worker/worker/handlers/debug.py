@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from taskq import NonRetryableError
-from taskq.tasks import CrashArgs, FailArgs, NoopArgs, SleepArgs, SpinArgs
+from taskq.tasks import CrashArgs, FailArgs, HoldArgs, NoopArgs, SleepArgs, SpinArgs
 from worker.context import JobContext
 
 
@@ -30,6 +32,44 @@ async def sleep(args: SleepArgs, ctx: JobContext) -> Any:
         await ctx.progress(0, "sleeping")
     await asyncio.sleep(args.seconds)
     return args.tag if args.tag is not None else args.seconds
+
+
+#: debug.hold's ledger, in WORKER_STATE_DIR: every execution's start and end, written by the handler
+#: itself, so a test counts executions in a record that no Redis fault can touch.
+LEDGER = "debug-hold-ledger.txt"
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerLine:
+    job_id: str
+    attempt: int
+    event: str  # "start" or "end"
+    at: float  # time.time()
+    pid: int
+
+
+def hold(args: HoldArgs, ctx: JobContext) -> Any:
+    """Block a worker thread (an uninterruptible handler, like a blocking SMTP send) for a while."""
+    _record(ctx, "start")
+    time.sleep(args.seconds)
+    _record(ctx, "end")
+    return args.tag
+
+
+def _record(ctx: JobContext, event: str) -> None:
+    line = f"{ctx.job_id} {ctx.attempt} {event} {time.time():.6f} {os.getpid()}\n"
+    ctx.settings.worker_state_dir.mkdir(parents=True, exist_ok=True)
+    # One short write in append mode: lines from several workers never interleave.
+    with (ctx.settings.worker_state_dir / LEDGER).open("a", encoding="utf-8") as out:
+        out.write(line)
+
+
+def read_ledger(state_dir: Path) -> list[LedgerLine]:
+    path = state_dir / LEDGER
+    if not path.exists():
+        return []
+    rows = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line]
+    return [LedgerLine(r[0], int(r[1]), r[2], float(r[3]), int(r[4])) for r in rows]
 
 
 async def fail(args: FailArgs, ctx: JobContext) -> Any:
