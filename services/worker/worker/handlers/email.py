@@ -64,7 +64,10 @@ def _classify(code: int, text: bytes | str) -> Exception:
 
 def send(settings: WorkerSettings, msg: EmailMessage) -> None:
     host, port, timeout = settings.smtp_host, settings.smtp_port, settings.smtp_timeout
-    context = ssl.create_default_context()
+    # Certificates and host names are always verified; SMTP_CA_FILE replaces the system's CAs (a private
+    # CA, or a test server's self-signed certificate), it never turns verification off.
+    cafile = str(settings.smtp_ca_file) if settings.smtp_ca_file else None
+    context = ssl.create_default_context(cafile=cafile)
     try:
         client: smtplib.SMTP = (
             smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
@@ -89,6 +92,10 @@ def send(settings: WorkerSettings, msg: EmailMessage) -> None:
         # Before the OSError clause (SMTPException is an OSError): the server answered, and will answer
         # the same next time (e.g. a non-ASCII address to a server without SMTPUTF8).
         raise SmtpPermanentError(f"SMTP server cannot take this message: {exc}"[:500]) from None
+    except ssl.SSLError as exc:
+        # Retried like an unreachable server, but named for what it is (often SMTP_CA_FILE is missing).
+        message = f"TLS with the SMTP server failed: {type(exc).__name__}: {exc}"
+        raise SmtpTransientError(message[:500]) from None
     except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
         raise SmtpTransientError(f"SMTP server unreachable: {type(exc).__name__}: {exc}"[:500]) from None
 
