@@ -18,6 +18,7 @@ BAD_SUBJECTS = [
     *(f"Hi{chr(c)}there" for c in range(0x20) if c != 0x09),
     "Hi\x7fthere",
     "Hi\r\nBcc: victim@example.com",
+    "Hi\n",
     "Hi\x85there",
     "Hi\u2028there",
     "Hi\u2029there",
@@ -78,6 +79,7 @@ async def test_the_subject_schema_states_the_rule(client: httpx.AsyncClient) -> 
     tasks = {t["name"]: t for t in (await client.get("/tasks")).json()}
     subject = tasks["send_email"]["args_schema"]["properties"]["subject"]
     assert "pattern" in subject
+    # JSON Schema patterns are searched for, not matched whole ("Hi\n" caught a pattern ending in "$").
     pattern = re.compile(subject["pattern"])
-    assert pattern.match("Report\tQ3")
-    assert not any(pattern.match(s) for s in BAD_SUBJECTS)
+    assert pattern.search("Report\tQ3")
+    assert not [s for s in BAD_SUBJECTS if pattern.search(s)]
