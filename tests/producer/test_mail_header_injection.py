@@ -1,6 +1,6 @@
 """A subject or recipient carrying CR, LF, NUL or another control character would become a forged mail
-header ("Hi\\r\\nBcc: victim@example.com"): it is a 422 naming the field on both ways in (POST
-/send-email and POST /jobs with send_email), and nothing reaches Redis."""
+header ("Hi\\r\\nBcc: victim@example.com"): it is a 422 naming the field on every way in (POST
+/send-email, POST /jobs with send_email, and POST /jobs/batch, refused whole), and nothing reaches Redis."""
 
 from __future__ import annotations
 
@@ -33,16 +33,21 @@ def jobs_body(args: dict[str, Any]) -> dict[str, Any]:
     return {"task": "send_email", "args": args}
 
 
+def batch_body(args: dict[str, Any]) -> dict[str, Any]:
+    return {"jobs": [{"task": "debug.noop"}, jobs_body(args)]}
+
+
 #: (path, how the email args are wrapped, where the error is located)
 ENDPOINTS = [
     pytest.param("/send-email", send_email_body, ["body"], id="send-email"),
     pytest.param("/jobs", jobs_body, ["body", "args"], id="jobs"),
+    pytest.param("/jobs/batch", batch_body, ["body", "jobs", 1, "args"], id="jobs-batch"),
 ]
 
 
 @pytest.mark.parametrize(("path", "wrap", "loc"), ENDPOINTS)
 async def test_control_characters_in_the_subject_are_a_422_and_nothing_is_enqueued(
-    path: str, wrap: Any, loc: list[str], client: httpx.AsyncClient
+    path: str, wrap: Any, loc: list[str | int], client: httpx.AsyncClient
 ) -> None:
     assert (await client.get("/queues")).json() == []
     for subject in BAD_SUBJECTS:
@@ -55,7 +60,7 @@ async def test_control_characters_in_the_subject_are_a_422_and_nothing_is_enqueu
 
 @pytest.mark.parametrize(("path", "wrap", "loc"), ENDPOINTS)
 async def test_control_characters_in_the_recipient_are_a_422_and_nothing_is_enqueued(
-    path: str, wrap: Any, loc: list[str], client: httpx.AsyncClient
+    path: str, wrap: Any, loc: list[str | int], client: httpx.AsyncClient
 ) -> None:
     bad = ["ada@example.com\r\nBcc: victim@example.com", "ada\x00@example.com", "ada@exa\nmple.com"]
     for recipient in bad:
@@ -67,7 +72,7 @@ async def test_control_characters_in_the_recipient_are_a_422_and_nothing_is_enqu
 
 @pytest.mark.parametrize(("path", "wrap", "loc"), ENDPOINTS)
 async def test_a_tab_and_non_ascii_text_in_the_subject_are_accepted(
-    path: str, wrap: Any, loc: list[str], client: httpx.AsyncClient
+    path: str, wrap: Any, loc: list[str | int], client: httpx.AsyncClient
 ) -> None:
     for subject in ["Report\tQ3", "Grüße — 你好"]:
         response = await client.post(path, json=wrap({**EMAIL, "subject": subject}))
