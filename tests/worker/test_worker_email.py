@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -41,16 +42,22 @@ class Recorder:
         return "250 Message accepted"
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Recorder, int]]:
+@contextlib.contextmanager
+def serve_smtp(**smtp_options: Any) -> Iterator[tuple[Recorder, int]]:
     recorder = Recorder()
     port = free_port()
-    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller = Controller(recorder, hostname="127.0.0.1", port=port, **smtp_options)
     controller.start()
     try:
         yield recorder, port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Recorder, int]]:
+    with serve_smtp() as served:
+        yield served
 
 
 @pytest.fixture
@@ -123,3 +130,61 @@ async def test_an_unreachable_smtp_server_is_retried(
     assert job.attempts == 2
     assert job.error is not None
     assert job.error.type == "SmtpTransientError"
+
+
+async def test_a_subject_injecting_a_header_is_dead_lettered_unrun_after_one_attempt(
+    mail_env: tuple[Recorder, Taskq],
+) -> None:
+    """Written straight to Redis (a client that skipped the contract, an older producer): the worker
+    checks the contract again and refuses it unrun, instead of failing it three times."""
+    recorder, taskq = mail_env
+    args = {**email_args("ada@example.com"), "subject": "Hi\r\nBcc: victim@example.com"}
+    job_id = (await taskq.enqueue("send_email", args, max_attempts=3)).id
+    job = await wait_status(taskq, job_id, {JobStatus.FAILED}, timeout=15)
+    assert job.attempts == 1
+    assert job.error is not None
+    assert job.error.reason == DeadReason.INVALID_ARGS.value
+    assert "subject" in job.error.message
+    assert not recorder.rcpt_attempts
+
+
+async def test_a_message_that_cannot_be_built_is_dead_lettered_after_one_attempt(
+    smtp: tuple[Recorder, int],
+    make_settings: Callable[..., WorkerSettings],
+    client_for: Callable[[WorkerSettings], Taskq],
+    start_worker: Start,
+) -> None:
+    """A sender that cannot be a header (SMTP_FROM with a line break): every attempt would fail alike."""
+    recorder, port = smtp
+    settings = make_settings(
+        smtp_host="127.0.0.1", smtp_port=port, smtp_from="jobs@taskq.test\r\nBcc: victim@example.com"
+    )
+    await start_worker(settings)
+    taskq = client_for(settings)
+    job_id = (await taskq.enqueue("send_email", email_args("ada@example.com"), max_attempts=3)).id
+    job = await wait_status(taskq, job_id, {JobStatus.FAILED}, timeout=15)
+    assert job.attempts == 1
+    assert job.error is not None
+    assert job.error.type == "MessageNotBuildable"
+    assert job.error.reason == DeadReason.NON_RETRYABLE.value
+    assert not recorder.rcpt_attempts
+
+
+async def test_a_non_ascii_address_to_a_server_without_smtputf8_is_dead_lettered_after_one_attempt(
+    make_settings: Callable[..., WorkerSettings],
+    client_for: Callable[[WorkerSettings], Taskq],
+    start_worker: Start,
+) -> None:
+    """This server does not advertise SMTPUTF8, so it can never take this address: not worth a retry."""
+    with serve_smtp(enable_SMTPUTF8=False) as (recorder, port):
+        settings = make_settings(smtp_host="127.0.0.1", smtp_port=port)
+        await start_worker(settings)
+        taskq = client_for(settings)
+        job_id = (await taskq.enqueue("send_email", email_args("zoë@example.com"), max_attempts=3)).id
+        job = await wait_status(taskq, job_id, {JobStatus.FAILED}, timeout=15)
+    assert job.attempts == 1
+    assert job.error is not None
+    assert job.error.type == "SmtpPermanentError"
+    assert job.error.reason == DeadReason.NON_RETRYABLE.value
+    assert "SMTPUTF8" in job.error.message
+    assert not recorder.messages

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from croniter import croniter
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, field_validator, model_validator
 
 from taskq import CoreSettings, validate_queue_name
 from taskq.settings import PLACEHOLDER_SECRETS
@@ -104,6 +104,9 @@ class WorkerSettings(CoreSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = Field(default=False, description="upgrade with STARTTLS (port 587)")
     smtp_tls: bool = Field(default=False, description="implicit TLS from the first byte (port 465)")
+    smtp_ca_file: FilePath | None = Field(
+        default=None, description="PEM CA bundle trusted for SMTP TLS instead of the system's (private CA)"
+    )
     smtp_from: str = Field(default="taskq@localhost")
     smtp_timeout: float = Field(default=10.0, gt=0, le=300)
 

@@ -1,7 +1,10 @@
 """send_email: one plain-text message through the configured SMTP server (stdlib smtplib, in a thread).
 
 Failure classes follow SMTP itself: a 4xx reply, a refused or dropped connection or a timeout is
-transient (retried with backoff); a 5xx reply is permanent (dead-lettered at once, ``SmtpPermanentError``).
+transient (retried with backoff); a 5xx reply is permanent (dead-lettered at once, ``SmtpPermanentError``),
+and so is a message this server cannot take as built (it lacks SMTPUTF8, STARTTLS or AUTH and the
+message or settings need it). A message that cannot be built at all (``MessageNotBuildable``) is
+permanent too: the same arguments and settings fail the same way on every attempt.
 """
 
 from __future__ import annotations
@@ -23,10 +26,21 @@ class SmtpTransientError(RuntimeError):
 
 
 class SmtpPermanentError(NonRetryableError):
-    """The server refused the message for good (5xx)."""
+    """The server refused the message for good (5xx), or lacks an extension the message needs."""
+
+
+class MessageNotBuildable(NonRetryableError):
+    """The email package refused a header or the body (e.g. a line break in a header value)."""
 
 
 def build_message(args: SendEmailArgs, settings: WorkerSettings, job_id: str) -> EmailMessage:
+    try:
+        return _build(args, settings, job_id)
+    except (ValueError, TypeError) as exc:  # UnicodeError is a ValueError
+        raise MessageNotBuildable(f"the message cannot be built: {exc}"[:500]) from None
+
+
+def _build(args: SendEmailArgs, settings: WorkerSettings, job_id: str) -> EmailMessage:
     msg = EmailMessage()
     msg["From"] = settings.smtp_from
     msg["To"] = str(args.recipient_email)
@@ -50,7 +64,10 @@ def _classify(code: int, text: bytes | str) -> Exception:
 
 def send(settings: WorkerSettings, msg: EmailMessage) -> None:
     host, port, timeout = settings.smtp_host, settings.smtp_port, settings.smtp_timeout
-    context = ssl.create_default_context()
+    # Certificates and host names are always verified; SMTP_CA_FILE replaces the system's CAs (a private
+    # CA, or a test server's self-signed certificate), it never turns verification off.
+    cafile = str(settings.smtp_ca_file) if settings.smtp_ca_file else None
+    context = ssl.create_default_context(cafile=cafile)
     try:
         client: smtplib.SMTP = (
             smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
@@ -71,6 +88,14 @@ def send(settings: WorkerSettings, msg: EmailMessage) -> None:
         raise _classify(code, text) from None
     except smtplib.SMTPResponseException as exc:
         raise _classify(exc.smtp_code, exc.smtp_error) from None
+    except smtplib.SMTPNotSupportedError as exc:
+        # Before the OSError clause (SMTPException is an OSError): the server answered, and will answer
+        # the same next time (e.g. a non-ASCII address to a server without SMTPUTF8).
+        raise SmtpPermanentError(f"SMTP server cannot take this message: {exc}"[:500]) from None
+    except ssl.SSLError as exc:
+        # Retried like an unreachable server, but named for what it is (often SMTP_CA_FILE is missing).
+        message = f"TLS with the SMTP server failed: {type(exc).__name__}: {exc}"
+        raise SmtpTransientError(message[:500]) from None
     except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError) as exc:
         raise SmtpTransientError(f"SMTP server unreachable: {type(exc).__name__}: {exc}"[:500]) from None
 

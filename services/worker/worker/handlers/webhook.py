@@ -2,7 +2,10 @@
 
 The guard resolves the host itself and refuses unless every address it resolves to is public
 (``is_global``: not private, loopback, link-local incl. 169.254.169.254 metadata, CGNAT, ULA, reserved,
-multicast; IPv4-mapped and 6to4/Teredo IPv6 are checked by their embedded IPv4). The request then
+multicast). An IPv6 address that carries an IPv4 one is judged by that IPv4: IPv4-mapped, IPv4-translated,
+NAT64 ``64:ff9b::/96`` and 6to4 ``2002::/16``; ranges where the IPv4 has no fixed place or that only
+tunnel (local-use NAT64 ``64:ff9b:1::/48``, Teredo ``2001::/32``, IPv4-compatible ``::/96``) are refused
+outright. Names are resolved through ``resolve_host`` (the seam tests replace). The request then
 connects to the checked address (the URL's host is swapped for it; Host and TLS SNI keep the name), so
 DNS cannot answer differently between the check and the connect. Redirects are followed by hand, each
 target checked again. The response is read up to a cap. ``WEBHOOK_ALLOWLIST`` names hosts or CIDRs let
@@ -42,12 +45,42 @@ class WebhookUnavailable(RuntimeError):
     """The receiver answered 5xx or 429, or could not be reached in time: retried."""
 
 
+_V6 = ipaddress.IPv6Network
+
+#: IPv6 ranges whose low 32 bits are the IPv4 address the packets end up at: IPv4-mapped (a dual-stack
+#: socket connects to the IPv4), IPv4-translated (SIIT) and the NAT64 well-known prefix (RFC 6052), whose
+#: translator forwards to the embedded IPv4: 64:ff9b::a9fe:a9fe is the metadata service 169.254.169.254.
+_EMBEDS_IPV4_LOW32 = (_V6("::ffff:0:0/96"), _V6("::ffff:0:0:0/96"), _V6("64:ff9b::/96"))
+
+#: Refused whatever they carry. Local-use NAT64 (RFC 8215): the operator's prefix length decides where
+#: the IPv4 sits, so it cannot be read back reliably. Teredo only tunnels, through a relay, to a client
+#: behind NAT. IPv4-compatible ::/96 is deprecated (RFC 4291) and holds :: and ::1.
+_REFUSED_V6 = (_V6("64:ff9b:1::/48"), _V6("2001::/32"), _V6("::/96"))
+
+
 def is_public(ip: IPAddress) -> bool:
     if isinstance(ip, ipaddress.IPv6Address):
-        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
-        if embedded is not None and not is_public(embedded):
+        if any(ip in net for net in _REFUSED_V6):
+            return False
+        if any(ip in net for net in _EMBEDS_IPV4_LOW32):
+            return is_public(ipaddress.IPv4Address(int(ip) & 0xFFFF_FFFF))
+        if ip.sixtofour is not None and not is_public(ip.sixtofour):
+            return False
+        # Python 3.11's is_global is "not private" for IPv6, so reserved (e.g. the rest of ::/8) and
+        # deprecated site-local fec0::/10 would pass: only real global unicast does.
+        if ip.is_reserved or ip.is_site_local:
             return False
     return ip.is_global and not ip.is_multicast
+
+
+async def resolve_host(host: str, port: int) -> list[IPAddress]:
+    """Every address ``host`` resolves to (the system resolver, off the event loop)."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise WebhookUnavailable(f"cannot resolve {host!r}: {exc.strerror}") from None
+    # A link-local IPv6 answer comes with its zone ("fe80::1%eth0"): the address is what is judged.
+    return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +103,7 @@ async def resolve_target(url: httpx.URL, allow: Allowlist) -> Target:
     if literal is not None:
         addresses = [literal]
     else:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        except socket.gaierror as exc:
-            raise WebhookUnavailable(f"cannot resolve {host!r}: {exc.strerror}") from None
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
+        addresses = await resolve_host(host, port)
         if not addresses:
             raise WebhookUnavailable(f"{host!r} resolved to no address")
     host_allowed = allow.allows_host(host)
