@@ -82,9 +82,14 @@ class FastPath:
         state = scope["app"].state
         now = now_ms()
         plain = _plain(scope["path"], body, state.registry, now)
-        if plain is None or len(body) > state.taskq.config.max_payload_bytes // 2:
-            # Invalid, or big enough that its payload might pass the size limit: a PayloadTooLarge
-            # must be this request's answer alone, never a coalesced batch's.
+        if (
+            plain is None
+            or not state.taskq.accepts(plain[0].queue)
+            or len(body) > state.taskq.config.max_payload_bytes // 2
+        ):
+            # Invalid (an undeclared queue too: the route's 422 lists the accepted ones), or big enough
+            # that its payload might pass the size limit: a PayloadTooLarge must be this request's
+            # answer alone, never a coalesced batch's.
             await self.app(scope, _replay(body, receive), send)
             return
         req, is_email = plain

@@ -41,12 +41,17 @@ class Snapshot:
     up: bool
     queues: list[QueueStats]
     workers: int
+    known_queues: int = 0
 
 
 async def snapshot(taskq: Taskq) -> Snapshot:
+    """One round trip for the declared queues' stats, whatever names the registry holds: the
+    endpoint is unauthenticated, so its cost must not grow with names clients once sent. (Queues
+    that are no longer declared are counted in taskq_queues_known and listed by GET /queues.)"""
     try:
         async with asyncio.timeout(SCRAPE_TIMEOUT_SECONDS):
-            return Snapshot(True, await taskq.all_stats(), len(await live_workers(taskq)))
+            stats = await taskq.all_stats(taskq.declared_queues())
+            return Snapshot(True, stats, len(await live_workers(taskq)), await taskq.queue_count())
     except (TimeoutError, RedisUnavailable, TaskqError):
         return Snapshot(False, [], 0)
 
@@ -62,6 +67,11 @@ class RedisCollector(Collector):
         workers = GaugeMetricFamily("taskq_workers_live", "Workers whose registry entry is alive")
         workers.add_metric([], float(self.snap.workers))
         yield workers
+        known = GaugeMetricFamily(
+            "taskq_queues_known", "Queues in the registry, declared or not (more than declared: leftovers)"
+        )
+        known.add_metric([], float(self.snap.known_queues))
+        yield known
         depth = GaugeMetricFamily("taskq_queue_jobs", "Jobs in the queue by state", labels=["queue", "state"])
         age = GaugeMetricFamily(
             "taskq_queue_oldest_pending_age_seconds",

@@ -102,6 +102,9 @@ class CancelResult(BaseModel):
 
 class QueueView(BaseModel):
     queue: str
+    declared: bool = Field(
+        description="False: not in QUEUES: jobs are refused, no worker serves it (declare it to drain it)"
+    )
     pending: int
     scheduled: int
     running: int

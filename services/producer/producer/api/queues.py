@@ -16,9 +16,10 @@ from taskq.keys import QUEUE_NAME_RE
 router = APIRouter(prefix="/queues", tags=["queues"], route_class=StrictJSONRoute)
 
 
-def view(stats: QueueStats) -> QueueView:
+def view(stats: QueueStats, declared: bool) -> QueueView:
     return QueueView(
         queue=stats.queue,
+        declared=declared,
         pending=stats.pending,
         scheduled=stats.scheduled,
         running=stats.running,
@@ -32,13 +33,18 @@ def view(stats: QueueStats) -> QueueView:
 
 @router.get("", response_model=list[QueueView], summary="Every known queue", responses=problems(*COMMON))
 async def list_queues(taskq: TaskqDep) -> list[QueueView]:
-    return [view(s) for s in await taskq.all_stats()]
+    """The declared queues and every queue of the registry: one that is no longer declared still
+    shows what it holds (``declared: false``), so no job is stranded out of sight."""
+    names = sorted({*await taskq.queues(), *(taskq.declared_queues() or ())})
+    return [view(s, taskq.accepts(s.queue)) for s in await taskq.all_stats(names)]
 
 
 @router.get("/{queue}", response_model=QueueView, summary="One queue", responses=problems(404, 422, *COMMON))
 async def get_queue(
     queue: Annotated[str, Path(pattern=QUEUE_NAME_RE.pattern, description="Queue name")], taskq: TaskqDep
 ) -> QueueView:
-    if queue not in await taskq.queues():
-        raise ProblemError(404, f"no queue named {queue!r} has ever had a job", slug="queue-not-found")
-    return view(await taskq.stats(queue))
+    if queue not in (taskq.declared_queues() or ()) and queue not in await taskq.queues():
+        raise ProblemError(
+            404, f"no queue named {queue!r} is declared or has ever had a job", slug="queue-not-found"
+        )
+    return view(await taskq.stats(queue), taskq.accepts(queue))
