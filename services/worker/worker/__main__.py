@@ -26,6 +26,12 @@ log = logging.getLogger("taskq.worker")
 
 
 async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Identity | None = None) -> int:
+    if undeclared := settings.undeclared_queues():
+        log.error(
+            "refusing to start: WORKER_QUEUES or CRON_JOBS name queues that QUEUES does not declare",
+            extra={"undeclared": undeclared, "declared": sorted(settings.declared_queues() or ())},
+        )
+        return 2
     registry = TaskRegistry.build(debug=settings.debug_tasks)
     validate_cron(settings.cron(), registry)
     identity = identity or new_identity()
