@@ -8,6 +8,7 @@ has a fresh heartbeat in Redis, so a worker cut off from Redis, or hung, reports
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sys
 import time
@@ -16,6 +17,7 @@ from collections.abc import Callable
 from taskq import RedisUnavailable, Taskq, TaskRegistry, Waiter, connect
 from taskq.workers import last_beat_ms
 from worker.cron import validate_cron
+from worker.handlers.report import sweep_reports_forever
 from worker.lease import Identity
 from worker.logs import setup_logging
 from worker.runner import Worker
@@ -47,6 +49,8 @@ async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Iden
         identity=identity,
         burst=burst,
     )
+    # Report retention runs beside the worker (every worker: REPORTS_DIR may or may not be shared).
+    sweeper = asyncio.create_task(sweep_reports_forever(settings.reports_dir, settings.report_ttl_seconds))
     try:
         with_queues = list(settings.queue_names())
         try:
@@ -55,6 +59,9 @@ async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Iden
             log.warning("redis unavailable at start: the worker will keep trying")
         return await worker.run()
     finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await waiter.aclose()
         await redis.aclose()
 
