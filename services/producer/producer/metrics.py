@@ -8,8 +8,9 @@ prometheus_client collectors are synchronous, so the snapshot is read first (asy
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -42,6 +43,8 @@ class Snapshot:
     queues: list[QueueStats]
     workers: int
     known_queues: int = 0
+    #: queue -> live workers serving it (a declared queue at 0 accepts jobs nobody runs yet)
+    serving: dict[str, int] = field(default_factory=dict)
 
 
 async def snapshot(taskq: Taskq) -> Snapshot:
@@ -51,7 +54,9 @@ async def snapshot(taskq: Taskq) -> Snapshot:
     try:
         async with asyncio.timeout(SCRAPE_TIMEOUT_SECONDS):
             stats = await taskq.all_stats(taskq.declared_queues())
-            return Snapshot(True, stats, len(await live_workers(taskq)), await taskq.queue_count())
+            workers = await live_workers(taskq)
+            serving = Counter(q for w in workers for q in w.queues)
+            return Snapshot(True, stats, len(workers), await taskq.queue_count(), dict(serving))
     except (TimeoutError, RedisUnavailable, TaskqError):
         return Snapshot(False, [], 0)
 
@@ -78,6 +83,11 @@ class RedisCollector(Collector):
             "Age of the oldest pending job (0 when none)",
             labels=["queue"],
         )
+        serving = GaugeMetricFamily(
+            "taskq_queue_workers",
+            "Live workers serving the queue (0 with jobs pending: nobody runs them)",
+            labels=["queue"],
+        )
         families = {
             name: CounterMetricFamily(metric, text, labels=["queue"])
             for name, (metric, text) in COUNTERS.items()
@@ -88,10 +98,12 @@ class RedisCollector(Collector):
             ):  # fmt: skip
                 depth.add_metric([q.queue, state], float(value))
             age.add_metric([q.queue], q.oldest_pending_age_seconds or 0.0)
+            serving.add_metric([q.queue], float(self.snap.serving.get(q.queue, 0)))
             for name, family in families.items():
                 family.add_metric([q.queue], float(q.counters.get(name, 0)))
         yield depth
         yield age
+        yield serving
         yield from families.values()
 
 
