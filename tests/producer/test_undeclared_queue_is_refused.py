@@ -74,3 +74,11 @@ async def test_jobs_left_in_a_queue_no_longer_declared_stay_visible(make_client:
     assert one["pending"] == 1
     # A declared queue is listed before its first job.
     assert (views["emails"]["declared"], views["emails"]["pending"]) == (True, 0)
+
+
+async def test_openapi_lists_the_declared_queues(make_client: Any) -> None:
+    # A client (or a fuzzer) reading the schema must not expect another queue to be accepted.
+    async with make_client(queues="emails") as client:
+        schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    queue = schemas["JobRequest.debug.noop"]["properties"]["queue"]
+    assert {"type": "string", "enum": ["default", "emails"]} in queue["anyOf"]
