@@ -714,9 +714,9 @@ class Taskq:
                 await self.redis.sadd(self.keys.queues, *names)
 
     def declared_queues(self) -> list[str] | None:
-        """Where a job id is looked for without a queue hint: the declared queues, so the cost of a
-        lookup is fixed by configuration, never by the names clients once sent. None (QUEUES=*):
-        every queue of the registry."""
+        """The declared queues, sorted; None with QUEUES=* (any name). A lookup by id without a queue
+        hint and a /metrics scrape read these only, so their cost is fixed by configuration, never by
+        the names clients once sent (the registry may hold more: queues declared in the past)."""
         declared = self.config.declared
         return None if declared is None else sorted(declared)
 
