@@ -96,7 +96,7 @@ async def test_full_redis_gives_clear_error_and_no_half_written_job(
 
 
 async def test_unreachable_redis_fails_fast() -> None:
-    settings = CoreSettings(redis_url=f"redis://127.0.0.1:{free_port()}/0", environment="test")
+    settings = CoreSettings(redis_url=f"redis://127.0.0.1:{free_port()}/0", environment="test", queues="*")
     client = connect(settings)
     taskq = Taskq.from_settings(client, settings)
     started = time.monotonic()
@@ -135,7 +135,7 @@ def test_settings_keep_the_password_out_of_the_logged_url() -> None:
 async def test_pooled_connections_survive_a_redis_restart() -> None:
     """After a restart every pooled connection is dead; the next commands must still succeed."""
     with LocalRedis().running() as server:
-        settings = CoreSettings(redis_url=server.url, environment="test")
+        settings = CoreSettings(redis_url=server.url, environment="test", queues="*")
         client = connect(settings)
         taskq = Taskq.from_settings(client, settings)
         await asyncio.gather(*(taskq.enqueue("debug.noop", queue="restart") for _ in range(20)))
@@ -153,7 +153,9 @@ async def test_frozen_redis_times_out_and_leaves_no_reply_behind() -> None:
     import signal
 
     with LocalRedis().running() as server:
-        settings = CoreSettings(redis_url=server.url, environment="test", redis_socket_timeout=0.5)
+        settings = CoreSettings(
+            redis_url=server.url, environment="test", redis_socket_timeout=0.5, queues="*"
+        )
         client = connect(settings, max_connections=1)
         taskq = Taskq.from_settings(client, settings)
         await taskq.enqueue("debug.noop", queue="frozen")

@@ -38,6 +38,16 @@ class QueueFull(TaskqError):
         self.queue, self.depth, self.limit = queue, depth, limit
 
 
+class QueueNotDeclared(TaskqError, ValueError):
+    """The queue is not one of the declared queues (``QUEUES``): nothing was written. Names come from
+    clients, and every accepted name costs keys, a registry entry and a line in every scrape."""
+
+    def __init__(self, queue: str, accepted: frozenset[str]) -> None:
+        names = ", ".join(sorted(accepted))
+        super().__init__(f"queue {queue!r} is not declared; accepted: {names}")
+        self.queue, self.accepted = queue, accepted
+
+
 class IdempotencyConflict(TaskqError):
     """The idempotency key already names a job that was created from a different request."""
 

@@ -25,6 +25,7 @@ from taskq.errors import (
     InvalidTransition,
     JobNotFound,
     QueueFull,
+    QueueNotDeclared,
     RedisFull,
     RedisUnavailable,
     ScriptCode,
@@ -45,7 +46,7 @@ from taskq.models import (
     new_job_ids,
 )
 from taskq.scripts import Scripts
-from taskq.settings import CoreSettings
+from taskq.settings import CoreSettings, queue_accepted
 from taskq.wire import Wire
 
 
@@ -70,6 +71,8 @@ class QueueConfig:
     default_timeout: float = 300.0
     backoff_base_ms: int = 1_000
     backoff_max_ms: int = 300_000
+    #: The queues jobs may name (``CoreSettings.declared_queues``); None accepts any valid name.
+    declared: frozenset[str] | None = None
 
     @classmethod
     def from_settings(cls, s: CoreSettings) -> QueueConfig:
@@ -85,6 +88,7 @@ class QueueConfig:
             default_timeout=s.default_timeout_seconds,
             backoff_base_ms=int(s.retry_backoff_base_seconds * 1000),
             backoff_max_ms=int(s.retry_backoff_max_seconds * 1000),
+            declared=s.declared_queues(),
         )
 
     def backoff_ms(self, attempts: int) -> int:
@@ -225,6 +229,13 @@ def _job_id(item: EnqueueRequest | EncodedJob, fresh: str) -> str:
     return item.payload.id if isinstance(item, EncodedJob) else fresh
 
 
+def _stats_of(queue: str, flat: Sequence[Any]) -> QueueStats:
+    pending, scheduled, running, dead, now, oldest = (int(v) for v in flat[:6])
+    counters = {_s(flat[i]): int(flat[i + 1]) for i in range(6, len(flat), 2)}
+    age = None if oldest < 0 else max(0.0, (now - oldest) / 1000)
+    return QueueStats(queue, pending, scheduled, running, dead, age, counters)
+
+
 def _due(value: Any) -> int | None:
     due = int(value)
     return None if due < 0 else due
@@ -318,8 +329,19 @@ class Taskq:
 
     # ---------------------------------------------------------------- producing
 
+    def accepts(self, queue: str) -> bool:
+        return queue_accepted(self.config.declared, queue)
+
+    def accepted_queue(self, queue: str) -> str:
+        """``queue`` if jobs may name it; raises ``ValueError`` (bad name) or ``QueueNotDeclared``.
+        Every enqueue path calls this before any I/O (the registry included): nothing is written."""
+        validate_queue_name(queue)
+        if not queue_accepted(self.config.declared, queue):
+            raise QueueNotDeclared(queue, self.config.declared or frozenset())
+        return queue
+
     def build_payload(self, req: EnqueueRequest, job_id: str | None = None) -> JobPayload:
-        validate_queue_name(req.queue)
+        self.accepted_queue(req.queue)
         if not 0 <= req.priority <= 9:
             raise ValueError("priority must be between 0 and 9")
         created = req.created_at_ms or time.time_ns() // 1_000_000
@@ -419,6 +441,8 @@ class Taskq:
         if new_queues:
             async with redis_errors():
                 await self.redis.sadd(self.keys.queues, *new_queues)
+            if len(self._known_queues) >= 4096:  # only with QUEUES=*: otherwise the declared few
+                self._known_queues.clear()
             self._known_queues.update(new_queues)
 
     async def _enqueue_streamed(self, requests: Sequence[EnqueueRequest | EncodedJob]) -> list[Enqueued]:
@@ -428,7 +452,7 @@ class Taskq:
         EXEC, so nothing is written, and its error is raised."""
         wire = self.wire
         assert wire is not None
-        qk = self.queue_keys(validate_queue_name(_req(requests[0]).queue))
+        qk = self.queue_keys(self.accepted_queue(_req(requests[0]).queue))
         await self._register(self.unregistered([qk.queue]))
         ids = new_job_ids(len(requests))
         scored: list[Any] = []
@@ -746,15 +770,27 @@ class Taskq:
             members = await self.redis.smembers(self.keys.queues)
         return sorted(_s(m) for m in members)
 
+    async def queue_count(self) -> int:
+        """How many queues the registry holds (one O(1) call, whatever their names)."""
+        async with redis_errors():
+            return int(await self.redis.scard(self.keys.queues))
+
     async def register_queues(self, queues: Iterable[str]) -> None:
         names = [validate_queue_name(q) for q in queues]
         if names:
             async with redis_errors():
                 await self.redis.sadd(self.keys.queues, *names)
 
+    def declared_queues(self) -> list[str] | None:
+        """The declared queues, sorted; None with QUEUES=* (any name). A lookup by id without a queue
+        hint and a /metrics scrape read these only, so their cost is fixed by configuration, never by
+        the names clients once sent (the registry may hold more: queues declared in the past)."""
+        declared = self.config.declared
+        return None if declared is None else sorted(declared)
+
     async def find_job_queue(self, job_id: str, queue: str | None = None) -> str | None:
-        """Which queue holds ``job_id`` (one pipelined EXISTS per known queue)."""
-        candidates = [queue] if queue else await self.queues()
+        """Which queue holds ``job_id`` (one pipelined EXISTS per declared queue)."""
+        candidates = [queue] if queue else (self.declared_queues() or await self.queues())
         if not candidates:
             return None
         async with redis_errors():
@@ -765,8 +801,8 @@ class Taskq:
         return next((q for q, hit in zip(candidates, found, strict=True) if hit), None)
 
     async def job_hash(self, job_id: str, queue: str | None = None) -> tuple[str, dict[str, bytes]] | None:
-        """The raw job hash and its queue, or None. Two round trips without a queue hint."""
-        candidates = [queue] if queue else await self.queues()
+        """The raw job hash and its queue, or None. One round trip (two with QUEUES=*)."""
+        candidates = [queue] if queue else (self.declared_queues() or await self.queues())
         if not candidates:
             return None
         async with redis_errors():
@@ -807,13 +843,21 @@ class Taskq:
         qk = self.queue_keys(queue)
         async with redis_errors():
             flat = await self.scripts.stats(keys=[qk.pending, qk.scheduled, qk.active, qk.dead, qk.stats])
-        pending, scheduled, running, dead, now, oldest = (int(v) for v in flat[:6])
-        counters = {_s(flat[i]): int(flat[i + 1]) for i in range(6, len(flat), 2)}
-        age = None if oldest < 0 else max(0.0, (now - oldest) / 1000)
-        return QueueStats(queue, pending, scheduled, running, dead, age, counters)
+        return _stats_of(queue, flat)
 
-    async def all_stats(self) -> list[QueueStats]:
-        return [await self.stats(q) for q in await self.queues()]
+    async def all_stats(self, queues: Sequence[str] | None = None) -> list[QueueStats]:
+        """Stats of ``queues`` (default: the registry), in one round trip."""
+        names = await self.queues() if queues is None else list(queues)
+        calls: list[tuple[Any, list[Any], list[Any]]] = []
+        for q in names:
+            qk = self.queue_keys(q)
+            calls.append((self.scripts.stats, [qk.pending, qk.scheduled, qk.active, qk.dead, qk.stats], []))
+        async with redis_errors():
+            replies = await self.scripts.run_pipelined(self.redis, calls) if calls else []
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
+        return [_stats_of(q, flat) for q, flat in zip(names, replies, strict=True)]
 
     async def dead_letters(self, queue: str, *, limit: int = 50, cursor: str | None = None) -> DeadPage:
         """Dead-lettered job ids, newest first. ``cursor`` is opaque: '<score>:<offset>'."""

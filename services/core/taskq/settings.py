@@ -14,8 +14,20 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from taskq.keys import validate_queue_name
+from taskq.tasks import TaskRegistry
+
 #: Values shipped in .env.example; a service outside development refuses to start with them.
 PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "CHANGE_ME", "placeholder"})
+#: QUEUES=* accepts any valid queue name (the suites isolate tests by random names); production refuses it.
+ANY_QUEUE = "*"
+
+
+def queue_accepted(declared: frozenset[str] | None, queue: str) -> bool:
+    """Whether jobs may name ``queue`` (``declared`` None: any name). The one test behind the producer's
+    422 and core's refusal to write: an undeclared name would cost keys, a registry entry and a line in
+    every scrape, and no worker would ever run its jobs."""
+    return declared is None or queue in declared
 
 
 class CoreSettings(BaseSettings):
@@ -63,6 +75,14 @@ class CoreSettings(BaseSettings):
         description="generate_report writes here; the producer serves GET /jobs/{id}/artifact from it",
     )
     debug_tasks: bool = Field(default=False, description="register debug.* tasks (tests and benchmarks)")
+    queues: str = Field(
+        default="",
+        description="comma list of the queues jobs may name and workers may serve, beyond 'default' and "
+        "the registered tasks' own queues; the same value on the producer and every worker",
+    )
+    report_ttl_seconds: int = Field(
+        default=86_400, ge=1, description="workers delete report files older than this; then 410"
+    )
 
     @model_validator(mode="after")
     def _check(self) -> CoreSettings:
@@ -71,11 +91,29 @@ class CoreSettings(BaseSettings):
         scheme = urlsplit(self.redis_url).scheme
         if scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("redis_url must start with redis://, rediss:// or unix://")
+        declared = self.declared_queues()  # a bad name fails here, at start
         if self.environment == "production":
+            if declared is None:
+                raise ValueError("QUEUES=* (any queue) is for development and tests: list the queues")
             password = self.redis_password.get_secret_value() if self.redis_password else None
             if password is not None and password in PLACEHOLDER_SECRETS:
                 raise ValueError("REDIS_PASSWORD is a placeholder: generate one (make up does)")
         return self
+
+    def declared_queues(self) -> frozenset[str] | None:
+        """The queues jobs may name: 'default', each registered task's own queue, and ``QUEUES``.
+        None when ``QUEUES=*`` (any valid name)."""
+        text = self.queues.strip()
+        if text == ANY_QUEUE:
+            return None
+        names = {"default", *(spec.queue for spec in TaskRegistry.build(debug=self.debug_tasks))}
+        for part in (p.strip() for p in text.split(",")):
+            if part:
+                try:
+                    names.add(validate_queue_name(part))
+                except ValueError as exc:
+                    raise ValueError(f"QUEUES: {part!r}: {exc}") from None
+        return frozenset(names)
 
     def redis_dsn(self) -> str:
         """The Redis URL with ``redis_password`` folded in (never logged)."""

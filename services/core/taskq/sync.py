@@ -113,8 +113,10 @@ class SyncTaskq:
 
     def get_job(self, job_id: str, queue: str | None = None) -> Job | None:
         with redis_errors():
-            members: Any = [] if queue else self.redis.smembers(self._plan.keys.queues)
-            names = [queue] if queue else sorted(bytes(m).decode() for m in members)
+            names = [queue] if queue else self._plan.declared_queues()
+            if names is None:  # QUEUES=*: every queue of the registry
+                members: Any = self.redis.smembers(self._plan.keys.queues)
+                names = sorted(bytes(m).decode() for m in members)
             if not names:
                 return None
             pipe = self.redis.pipeline(transaction=False)

@@ -82,7 +82,8 @@ class FastPath:
         state = scope["app"].state
         now = now_ms()
         plain = _plain(scope["path"], body, state.registry, now)
-        if plain is None:
+        if plain is None or not state.taskq.accepts(plain[0].queue):
+            # Invalid, or an undeclared queue: the route's 422 lists the accepted ones.
             await self.app(scope, _replay(body, receive), send)
             return
         req, is_email = plain

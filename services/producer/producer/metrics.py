@@ -8,8 +8,9 @@ prometheus_client collectors are synchronous, so the snapshot is read first (asy
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -41,12 +42,21 @@ class Snapshot:
     up: bool
     queues: list[QueueStats]
     workers: int
+    known_queues: int = 0
+    #: queue -> live workers serving it (a declared queue at 0 accepts jobs nobody runs yet)
+    serving: dict[str, int] = field(default_factory=dict)
 
 
 async def snapshot(taskq: Taskq) -> Snapshot:
+    """One round trip for the declared queues' stats, whatever names the registry holds: the
+    endpoint is unauthenticated, so its cost must not grow with names clients once sent. (Queues
+    that are no longer declared are counted in taskq_queues_known and listed by GET /queues.)"""
     try:
         async with asyncio.timeout(SCRAPE_TIMEOUT_SECONDS):
-            return Snapshot(True, await taskq.all_stats(), len(await live_workers(taskq)))
+            stats = await taskq.all_stats(taskq.declared_queues())
+            workers = await live_workers(taskq)
+            serving = Counter(q for w in workers for q in w.queues)
+            return Snapshot(True, stats, len(workers), await taskq.queue_count(), dict(serving))
     except (TimeoutError, RedisUnavailable, TaskqError):
         return Snapshot(False, [], 0)
 
@@ -62,10 +72,20 @@ class RedisCollector(Collector):
         workers = GaugeMetricFamily("taskq_workers_live", "Workers whose registry entry is alive")
         workers.add_metric([], float(self.snap.workers))
         yield workers
+        known = GaugeMetricFamily(
+            "taskq_queues_known", "Queues in the registry, declared or not (more than declared: leftovers)"
+        )
+        known.add_metric([], float(self.snap.known_queues))
+        yield known
         depth = GaugeMetricFamily("taskq_queue_jobs", "Jobs in the queue by state", labels=["queue", "state"])
         age = GaugeMetricFamily(
             "taskq_queue_oldest_pending_age_seconds",
             "Age of the oldest pending job (0 when none)",
+            labels=["queue"],
+        )
+        serving = GaugeMetricFamily(
+            "taskq_queue_workers",
+            "Live workers serving the queue (0 with jobs pending: nobody runs them)",
             labels=["queue"],
         )
         families = {
@@ -78,10 +98,12 @@ class RedisCollector(Collector):
             ):  # fmt: skip
                 depth.add_metric([q.queue, state], float(value))
             age.add_metric([q.queue], q.oldest_pending_age_seconds or 0.0)
+            serving.add_metric([q.queue], float(self.snap.serving.get(q.queue, 0)))
             for name, family in families.items():
                 family.add_metric([q.queue], float(q.counters.get(name, 0)))
         yield depth
         yield age
+        yield serving
         yield from families.values()
 
 

@@ -38,9 +38,12 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     return out
 
 
-def _task_variants(schemas: dict[str, Any], registry: TaskRegistry) -> None:
+def _task_variants(
+    schemas: dict[str, Any], registry: TaskRegistry, declared: frozenset[str] | None = None
+) -> None:
     """``JobRequest`` becomes one variant per registered task (``task`` is its name, ``args`` its
-    model), so a client, and a fuzzer, knows which args go with which task."""
+    model), so a client, and a fuzzer, knows which args go with which task, and which queues
+    (``declared``, None: any valid name) the server accepts."""
     base = schemas["JobRequest"]
     refs: dict[str, str] = {}
     for spec in registry:
@@ -59,6 +62,9 @@ def _task_variants(schemas: dict[str, Any], registry: TaskRegistry) -> None:
         if args_schema.get("required"):
             variant["required"] = [*variant.get("required", []), "args"]
         variant["not"] = {"required": ["delay_seconds", "run_at"]}  # one schedule at most
+        if declared is not None:
+            queue = variant["properties"]["queue"]
+            queue["anyOf"] = [{"type": "string", "enum": sorted(declared)}, {"type": "null"}]
         name = f"JobRequest.{spec.name}"
         schemas[name] = variant
         refs[spec.name] = f"#/components/schemas/{name}"
@@ -98,7 +104,7 @@ def install_openapi(app: FastAPI, *, auth: bool, registry: TaskRegistry) -> None
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
         problem_ref = {"$ref": "#/components/schemas/Problem"}
-        _task_variants(schema["components"]["schemas"], registry)
+        _task_variants(schema["components"]["schemas"], registry, app.state.settings.declared_queues())
         _email_patterns(schema["components"]["schemas"])
         schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
             "type": "http",

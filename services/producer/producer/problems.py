@@ -28,6 +28,7 @@ from taskq import (
     JobNotFound,
     PayloadTooLarge,
     QueueFull,
+    QueueNotDeclared,
     RedisFull,
     RedisUnavailable,
     TaskqError,
@@ -179,6 +180,7 @@ _DOMAIN: dict[type[TaskqError], tuple[int, str]] = {
     UnknownTask: (422, "unknown-task"),
     PayloadTooLarge: (413, "payload-too-large"),
     QueueFull: (429, "queue-full"),
+    QueueNotDeclared: (422, "queue-not-declared"),
     RedisFull: (503, "redis-full"),
     RedisUnavailable: (503, "redis-unavailable"),
 }

@@ -122,6 +122,10 @@ class CancelResult(BaseModel):
 
 class QueueView(BaseModel):
     queue: str
+    declared: bool = Field(
+        description="False: not in QUEUES: jobs are refused, no worker serves it (declare it to drain it)"
+    )
+    workers: int = Field(description="Live workers serving it: 0 with jobs pending means nobody runs them")
     pending: int
     scheduled: int
     running: int

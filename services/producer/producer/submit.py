@@ -64,6 +64,16 @@ def _integral_floats(value: Any) -> Any:
     return value
 
 
+def check_queue(taskq: Taskq, queue: str | None, loc: Sequence[str | int]) -> list[FieldError]:
+    """An error when the request names a queue that is not declared (omitted: the task's own queue,
+    declared by construction). The message lists the accepted ones: the fix is in the request."""
+    if queue is None or taskq.accepts(queue):
+        return []
+    names = ", ".join(taskq.declared_queues() or ())
+    msg = f"queue {queue!r} is not declared; accepted: {names}"
+    return [FieldError(loc=[*loc, "queue"], msg=msg, type="queue_not_declared")]
+
+
 def raise_invalid(errors: list[FieldError]) -> None:
     if errors:
         raise ProblemError(422, "the request is not valid", slug="validation", errors=errors)

@@ -24,6 +24,8 @@ def make_settings(redis_url: str, prefix: str, **overrides: Any) -> ProducerSett
         "debug_tasks": True,
         "lease_seconds": 2.0,
         "heartbeat_seconds": 0.5,
+        # The suites isolate tests by random queue names; production refuses "*" (a test of it sets QUEUES).
+        "queues": "" if overrides.get("environment") == "production" else "*",
         **overrides,
     }
     return ProducerSettings(_env_file=None, **values)  # type: ignore[call-arg]

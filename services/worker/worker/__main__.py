@@ -8,6 +8,7 @@ has a fresh heartbeat in Redis, so a worker cut off from Redis, or hung, reports
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from taskq import RedisFull, RedisUnavailable, Taskq, TaskRegistry, Waiter, connect
 from taskq.workers import last_beat_ms
 from worker.cron import validate_cron
+from worker.handlers.report import sweep_reports_forever
 from worker.lease import Identity
 from worker.logs import setup_logging
 from worker.runner import Worker
@@ -28,6 +30,12 @@ log = logging.getLogger("taskq.worker")
 
 
 async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Identity | None = None) -> int:
+    if undeclared := settings.undeclared_queues():
+        log.error(
+            "refusing to start: WORKER_QUEUES or CRON_JOBS name queues that QUEUES does not declare",
+            extra={"undeclared": undeclared, "declared": sorted(settings.declared_queues() or ())},
+        )
+        return 2
     registry = TaskRegistry.build(debug=settings.debug_tasks)
     validate_cron(settings.cron(), registry)
     identity = identity or new_identity()
@@ -43,6 +51,8 @@ async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Iden
         identity=identity,
         burst=burst,
     )
+    # Report retention runs beside the worker (every worker: REPORTS_DIR may or may not be shared).
+    sweeper = asyncio.create_task(sweep_reports_forever(settings.reports_dir, settings.report_ttl_seconds))
     try:
         with_queues = list(settings.queue_names())
         try:
@@ -51,6 +61,9 @@ async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Iden
             log.warning("redis unavailable or full at start: the worker will keep trying")
         code = await worker.run()
     finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
         await waiter.aclose()
         await redis.aclose()
     if code == EXIT_JOBS_LEFT_RUNNING:

@@ -148,6 +148,13 @@ class WorkerSettings(CoreSettings):
     def queue_names(self) -> tuple[str, ...]:
         return tuple(q.name for q in self.queue_weights())
 
+    def undeclared_queues(self) -> list[str]:
+        """Queues this worker would serve (WORKER_QUEUES) or fill (CRON_JOBS) that QUEUES does not
+        declare: the worker refuses to start with any (the producer would refuse their jobs)."""
+        declared = self.declared_queues()
+        wanted = [*self.queue_names(), *(job.queue for job in self.cron())]
+        return sorted({q for q in wanted if declared is not None and q not in declared})
+
     def cron(self) -> tuple[CronJob, ...]:
         raw = json.loads(self.cron_jobs or "[]")
         if not isinstance(raw, list):

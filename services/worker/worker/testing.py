@@ -66,6 +66,8 @@ def worker_settings(redis_url: str, prefix: str, tmp_path: Path, **overrides: An
         "reports_dir": tmp_path / "reports",
         "worker_shutdown_grace": 5.0,
         "worker_maintenance_seconds": 0.5,
+        # The suites isolate tests by random queue names; production refuses "*" (a test of it sets QUEUES).
+        "queues": "" if overrides.get("environment") == "production" else "*",
     }
     values.update(overrides)
     return WorkerSettings(_env_file=None, **values)  # type: ignore[call-arg]

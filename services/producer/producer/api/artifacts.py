@@ -3,12 +3,16 @@
 The worker names the file in the job's result (``{"artifact": "<name>", "content_type": ...}``).
 That name comes from Redis, so it is trusted only as far as it is checked: a plain file name (no
 directory part), resolved inside REPORTS_DIR, with a content type from a short allow-list.
+
+Workers delete report files ``REPORT_TTL_SECONDS`` after they were written; from then on (counted
+from the job's end, which follows the write by the ack's round trip) the artifact is 410 Gone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from pathlib import Path
 
 from fastapi import APIRouter
@@ -38,12 +42,12 @@ def _locate(directory: Path, name: str) -> Path | None:
     response_class=FileResponse,
     responses={
         200: {"content": {"text/csv": {}}, "description": "The file"},
-        **problems(404, 409, 422, *COMMON),
+        **problems(404, 409, 410, 422, *COMMON),
     },
 )
 async def get_artifact(job_id: JobId, taskq: TaskqDep, settings: SettingsDep) -> FileResponse:
     """404 when the job is unknown or produced no file (or it was removed); 409 while it has not
-    succeeded yet."""
+    succeeded yet; 410 once the report retention (``REPORT_TTL_SECONDS``) has passed."""
     job = await taskq.get_job(job_id)
     if job is None:
         raise JobNotFound(job_id)
@@ -57,6 +61,13 @@ async def get_artifact(job_id: JobId, taskq: TaskqDep, settings: SettingsDep) ->
     name = result.get("artifact")
     if not isinstance(name, str) or not _SAFE_NAME.match(name) or ".." in name:
         raise ProblemError(404, f"job {job_id} produced no artifact", slug="no-artifact")
+    ttl = settings.report_ttl_seconds
+    if job.finished_at is not None and job.finished_at.timestamp() + ttl <= time.time():
+        raise ProblemError(
+            410,
+            f"the artifact of job {job_id} was deleted: reports are kept {ttl} s",
+            slug="artifact-expired",
+        )
     path = await asyncio.to_thread(_locate, Path(settings.reports_dir), name)
     if path is None:
         raise ProblemError(404, f"the artifact of job {job_id} is gone", slug="artifact-gone")

@@ -13,7 +13,16 @@ from producer.deps import EventsDep, IdempotencyKeyDep, JobId, RegistryDep, Stri
 from producer.openapi import BODY, COMMON, problems
 from producer.problems import FieldError, ProblemError
 from producer.schemas import BatchAccepted, BatchRequest, CancelResult, JobRequest
-from producer.submit import check_task, enqueue_one, fingerprint, now_ms, raise_invalid, to_enqueue, view_of
+from producer.submit import (
+    check_queue,
+    check_task,
+    enqueue_one,
+    fingerprint,
+    now_ms,
+    raise_invalid,
+    to_enqueue,
+    view_of,
+)
 from taskq import EnqueueRequest, Job, JobNotFound, JobStatus
 
 
@@ -60,7 +69,9 @@ async def create_job(
     body: JobRequest, taskq: TaskqDep, registry: RegistryDep, key: IdempotencyKeyDep
 ) -> Response:
     """Validate the task and its args, then enqueue in one atomic script. ``Location`` names the job."""
-    raise_invalid(check_task(registry, body.task, body.args, ["body"]))
+    raise_invalid(
+        check_task(registry, body.task, body.args, ["body"]) + check_queue(taskq, body.queue, ["body"])
+    )
     fp = fingerprint("POST /jobs", body) if key else None
     req, done, now = await enqueue_one(taskq, registry, body, key, fp)
     job = await view_of(taskq, req, done, now)
@@ -91,6 +102,7 @@ async def create_batch(
     errors = []
     for index, item in enumerate(body.jobs):
         errors += check_task(registry, item.task, item.args, ["body", "jobs", index])
+        errors += check_queue(taskq, item.queue, ["body", "jobs", index])
     raise_invalid(errors)
     now = now_ms()
     fp = fingerprint("POST /jobs/batch", body) if key else None

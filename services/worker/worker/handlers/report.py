@@ -6,18 +6,31 @@ under a temporary name and renamed, so a reader never sees half a report (and a 
 
 Rows: one ``queue`` row per queue (depths and lifetime counters), then one ``dead_letter`` row per job
 that was dead-lettered inside the window, newest first, up to ``rows``.
+
+Retention: every worker sweeps ``REPORTS_DIR`` and deletes files older than ``REPORT_TTL_SECONDS``
+(by modification time, crash leftovers ``.*.tmp`` included); the producer answers 410 for them.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import logging
 import os
+import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from taskq.tasks import GenerateReportArgs
 from worker.context import JobContext
+
+log = logging.getLogger("taskq.worker.reports")
+
+#: Files one sweep deletes at most: a pass holds a thread-pool thread for a bounded time. A pass
+#: that hits it is followed by another at once (a backlog drains in passes, never in one long one).
+SWEEP_MAX_DELETIONS = 1000
 
 COLUMNS = (
     "record", "queue", "job_id", "task", "status", "attempts", "finished_at", "reason", "error",
@@ -89,3 +102,46 @@ async def generate_report(args: GenerateReportArgs, ctx: JobContext) -> Any:
         "since": since.isoformat(),
         "until": until.isoformat(),
     }
+
+
+def sweep_reports(directory: Path, ttl_seconds: float, *, limit: int = SWEEP_MAX_DELETIONS) -> int:
+    """Delete the regular files of ``directory`` last modified more than ``ttl_seconds`` ago, at most
+    ``limit`` of them; how many were deleted. Several workers may share the directory: a file another
+    one deleted first is not an error. (Blocking: run it in a thread.)"""
+    cutoff = time.time() - ttl_seconds
+    deleted = 0
+    try:
+        entries = os.scandir(directory)
+    except FileNotFoundError:
+        return 0  # no report written yet
+    with entries:
+        for entry in entries:
+            if deleted >= limit:
+                break
+            try:
+                if (
+                    entry.is_file(follow_symlinks=False)
+                    and entry.stat(follow_symlinks=False).st_mtime < cutoff
+                ):
+                    os.unlink(entry.path)
+                    deleted += 1
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.warning("report not deleted", extra={"file": entry.name, "error": str(exc)})
+    return deleted
+
+
+def sweep_interval(ttl_seconds: float) -> float:
+    """A tenth of the retention (a file outlives it by at most that), between 0.2 s and an hour."""
+    return min(3600.0, max(0.2, ttl_seconds / 10))
+
+
+async def sweep_reports_forever(directory: Path, ttl_seconds: float) -> None:
+    """The worker's background retention of report files; cancelled at shutdown."""
+    while True:
+        deleted = await asyncio.to_thread(sweep_reports, directory, ttl_seconds)
+        if deleted:
+            log.info("old reports deleted", extra={"deleted": deleted, "ttl_seconds": ttl_seconds})
+        if deleted < SWEEP_MAX_DELETIONS:
+            await asyncio.sleep(sweep_interval(ttl_seconds))  # a timer between passes, not a poll
