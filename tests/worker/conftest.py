@@ -8,6 +8,7 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,13 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     # itself (killed on purpose, or checked already) are the test's business.
     problems: list[str] = []
     for handle in procs:
+        # One spawned just now may still be importing: SIGTERM before its handler is installed kills
+        # it by default (-15), which is Python's start-up, not the worker's stop. Let it start first.
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while handle.proc.poll() is None and '"worker started"' not in handle.log():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)  # a child process writing its log: nothing to subscribe to
         if handle.proc.poll() is not None:
             continue
         handle.proc.send_signal(signal.SIGTERM)
