@@ -39,10 +39,15 @@ class Ledger(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Hook)
         self.runs: Counter[str] = Counter()
         self.lock = threading.Lock()
+        self.cut = 0  # POSTs cut off mid-request by a SIGKILL: not an execution (no marker arrived)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/hook"
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        with self.lock:
+            self.cut += 1
 
     def snapshot(self) -> Counter[str]:
         with self.lock:
@@ -197,7 +202,7 @@ async def test_sigkill_chaos_loses_nothing_and_bounds_duplicates(
         statuses[job.status] += 1
     assert statuses == Counter({JobStatus.SUCCEEDED: total}), statuses  # nothing stuck or failed
     duplicates = sum(n - 1 for n in runs.values())
-    print(f"chaos: {total} jobs, {fleet.kills} SIGKILLs, {duplicates} duplicate executions")
+    print(f"chaos: {total} jobs, {fleet.kills} SIGKILLs, {duplicates} duplicates, {ledger.cut} POSTs cut off")
     assert fleet.kills == kills
     assert duplicates <= kills * (concurrency + prefetch)
     assert await fleet.stop_all() == [0, 0, 0], fleet.log_tail()
