@@ -48,7 +48,7 @@ test: install ## Run the whole test suite against a real Valkey started on 127.0
 test-core: install ## Run only the core engine suite
 	$(PY) pytest tests/core $(PYTEST_ARGS)
 
-test-redis7: install ## Run the core engine suite against Debian's redis-server (Redis 7.0)
+test-redis7: install ## Run the core engine suite against Debian's redis-server (fails unless it is Redis 7.x)
 	TASKQ_SERVER=redis $(PY) pytest tests/core $(PYTEST_ARGS)
 
 bench: install ## Run the core benchmarks (wake-up latency, throughput, enqueue, memory)

@@ -3,6 +3,11 @@
 # fresh secrets, run the e2e container (the scenarios in services/e2e/scenarios), then always tear the
 # project down (containers, network, volumes) and exit with the suite's status.
 #
+# An exit code alone is not trusted: before the run, a container told to fail must be seen failing
+# (a compose wrapper that swallows exit codes would otherwise pass anything), and after it, pytest's
+# own summary must show >= 1 passed and 0 failed / errors (scripts/e2e_summary.py, unit-tested in
+# tests/scripts/): a run that collected nothing, or lost its output, fails.
+#
 #   COMPOSE       the compose command (default: docker compose)
 #   E2E_TIMEOUT   seconds for the whole run, build included (default 600); past it the run fails
 #   E2E_PROJECT   project name (default: taskq-e2e-<time>-<pid>, so runs never share state)
@@ -45,10 +50,21 @@ trap 'exit 130' INT TERM
 
 step "build the images"
 timeout --kill-after=10 "$(left)" "${compose[@]}" --profile e2e build || exit 1
+step "self-check: a failing container run must be seen as a failure"
+timeout --kill-after=10 "$(left)" "${compose[@]}" run --rm --no-deps -T e2e python3 -c 'raise SystemExit(3)'
+probe=$?
+if [ "$probe" -ne 3 ]; then
+  echo "e2e: a container that exits 3 was reported as $probe by '${compose_cmd[*]} run': its exit codes cannot be trusted" >&2
+  exit 1
+fi
 step "start the stack and wait until every service is healthy"
 timeout --kill-after=10 "$(left)" "${compose[@]}" up --detach --wait --wait-timeout 180 || exit 1
 step "run the scenarios"
-timeout --kill-after=10 "$(left)" "${compose[@]}" run --rm --no-deps e2e
-status=$?
+output=$(mktemp "${TMPDIR:-/tmp}/taskq-e2e-XXXXXX.log")
+timeout --kill-after=10 "$(left)" "${compose[@]}" run --rm --no-deps -T e2e 2>&1 | tee "$output"
+status=${PIPESTATUS[0]}
 [ "$status" -ne 0 ] && [ "$(left)" -le 0 ] && echo "e2e: timed out after ${timeout_s}s (E2E_TIMEOUT)" >&2
+# pytest's own verdict, whatever the exit code said: >= 1 passed, 0 failed, 0 errors.
+python3 scripts/e2e_summary.py "$output" || { [ "$status" -ne 0 ] || status=1; }
+rm -f "$output"
 exit "$status"

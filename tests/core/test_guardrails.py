@@ -165,7 +165,8 @@ async def test_frozen_redis_times_out_and_leaves_no_reply_behind() -> None:
             started = time.monotonic()
             with pytest.raises(RedisUnavailable):
                 await taskq.enqueue("debug.noop", queue="frozen")
-            assert time.monotonic() - started < 1.5
+            # Bounded by the 0.5 s timeout, not hanging: a stated 2 s margin for a loaded box.
+            assert time.monotonic() - started < 0.5 + 2.0
         finally:
             server.process.send_signal(signal.SIGCONT)
         assert await client.ping() is True

@@ -13,6 +13,9 @@ from producer.testing import EMAIL, assert_problem, make_settings, serve
 from taskq import Ack, Taskq
 from taskq.localserver import LocalRedis
 
+#: Above the 1.5 s Redis socket timeout: a hang is unbounded, a loaded 2-core box adds a second or two.
+HUNG_MARGIN = 2.5
+
 
 async def test_healthz_and_readyz(client: httpx.AsyncClient) -> None:
     assert (await client.get("/healthz")).json() == {"status": "ok", "warnings": []}
@@ -106,7 +109,7 @@ async def test_redis_down_is_a_quick_503_and_the_service_recovers(prefix: str) -
         server.close()
 
 
-async def test_a_hung_redis_is_a_503_within_two_seconds(prefix: str) -> None:
+async def test_a_hung_redis_is_a_503_within_the_socket_timeout(prefix: str) -> None:
     """A frozen server (SIGSTOP: connections open, nothing answers) must not hang requests."""
     with LocalRedis().running() as server:
         async with serve(make_settings(server.url, prefix)) as client:
@@ -117,11 +120,12 @@ async def test_a_hung_redis_is_a_503_within_two_seconds(prefix: str) -> None:
                 for path, body in [("/jobs", {"task": "debug.noop"}), ("/send-email", EMAIL)]:
                     started = time.monotonic()
                     response = await client.post(path, json=body)
-                    assert time.monotonic() - started < 2.0
+                    # Not hanging is the point: the 1.5 s socket timeout plus a loaded box's margin.
+                    assert time.monotonic() - started < 1.5 + HUNG_MARGIN
                     assert_problem(response, 503)
                 started = time.monotonic()
                 assert_problem(await client.get("/readyz"), 503)
-                assert time.monotonic() - started < 2.5
+                assert time.monotonic() - started < 1.5 + HUNG_MARGIN
             finally:
                 server.process.send_signal(signal.SIGCONT)
             assert (await client.post("/jobs", json={"task": "debug.noop"})).status_code == 202

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,27 +64,57 @@ def test_check_command_follows_readiness(producer_process: tuple[subprocess.Pope
     assert subprocess.run([sys.executable, "-m", "producer", "check"], env=env, timeout=30).returncode == 1
 
 
-def test_chunked_upload_over_the_limit_is_413(producer_process: tuple[subprocess.Popen[bytes], str]) -> None:
+def test_chunked_upload_over_the_limit_is_413_before_the_body_ends(
+    producer_process: tuple[subprocess.Popen[bytes], str],
+) -> None:
+    """A raw socket, so the client sees the answer while it is still sending: httpx would push the
+    whole body first, and a server that read all 4 MiB before answering would look the same."""
     _, base = producer_process
+    port = int(base.rsplit(":", 1)[1])
+    chunks, chunk = 256, b"x" * 16384  # 4 MiB if the server read it all; the limit is 16 KiB
     sent = 0
-
-    def body() -> Iterator[bytes]:
-        nonlocal sent
-        yield b'{"task": "debug.noop", "args": {"tag": "'
-        for _ in range(256):  # 4 MiB if the server read it all
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            b"POST /jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        head = b'{"task": "debug.noop", "args": {"tag": "'
+        sock.sendall(b"%x\r\n%s\r\n" % (len(head), head))
+        answered = False
+        while sent < chunks and not answered:
+            try:
+                sock.sendall(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            except OSError:  # the server closed after answering: the answer is in the buffer
+                break
             sent += 1
-            yield b"x" * 16384
+            # Wait (bounded) for the answer to become readable before sending more.
+            answered = bool(select.select([sock], [], [], 0.05)[0])
+        if sent == chunks:  # end the body, so a server that reads it all answers and the test says so
+            sock.sendall(b"0\r\n\r\n")
+        status, headers, body = _read_response(sock)
+    print(f"chunked 413: answered after {sent} of {chunks} chunks")
+    assert status == 413
+    assert headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["status"] == 413
+    # Checked while streaming: the answer came while most of the body was still unsent.
+    assert sent < chunks // 2, f"the 413 came only after {sent} of {chunks} chunks"
 
-    with httpx.Client(timeout=10) as client:
-        try:
-            response = client.post(
-                f"{base}/jobs", content=body(), headers={"content-type": "application/json"}
-            )
-        except httpx.TransportError:
-            pytest.fail("the server should answer 413, not drop the connection")
-    assert response.status_code == 413
-    assert response.headers["content-type"] == "application/problem+json"
-    assert response.json()["status"] == 413
+
+def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = sock.recv(65536)
+        assert more, f"connection closed without a full response: {data!r}"
+        data += more
+    head, _, body = data.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    length = int(headers["content-length"])
+    while len(body) < length:
+        more = sock.recv(65536)
+        assert more, "connection closed mid-body"
+        body += more
+    return int(lines[0].split()[1]), headers, body[:length]
 
 
 def test_serves_requests_logs_json_and_stops_gracefully(

@@ -5,10 +5,10 @@ running in this process (for behaviours seen from inside), and real ``python -m 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,9 @@ from worker.runner import Worker
 from worker.settings import WorkerSettings
 from worker.state import new_identity
 from worker.testing import RunningWorker, WorkerProcess, settings_env, worker_settings
+
+#: Seconds a worker has to stop at teardown: above the test settings' 5 s grace, with room to spare.
+STOP_TIMEOUT = 20.0
 
 
 @pytest.fixture
@@ -68,14 +71,26 @@ async def start_worker() -> AsyncIterator[Callable[..., Awaitable[RunningWorker]
         return handle
 
     yield start
+    # A worker that crashed, or hangs or fails on stop, fails the test that ran it: every worker must
+    # end with exit code 0 (a test that stopped one itself has already awaited it; this re-reads it).
+    problems: list[str] = []
     for handle in running:
         if not handle.task.done():
             handle.worker.request_stop()
-            handle.worker.request_stop()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(handle.task, 15)
+            handle.worker.request_stop()  # the second stop: hand back whatever is still in hand
+            await asyncio.wait({handle.task}, timeout=STOP_TIMEOUT)
+        if not handle.task.done():
+            handle.task.cancel()
+            problems.append(f"worker {handle.worker.id} still running {STOP_TIMEOUT}s after a hard stop")
+        elif handle.task.cancelled():
+            problems.append(f"worker {handle.worker.id} was cancelled instead of stopping")
+        elif (exc := handle.task.exception()) is not None:
+            problems.append(f"worker {handle.worker.id} crashed: {exc!r}")
+        elif handle.task.result() != 0:
+            problems.append(f"worker {handle.worker.id} exited with {handle.task.result()}")
         for client in handle.clients:
             await client.aclose()
+    assert not problems, problems
 
 
 @pytest.fixture
@@ -113,7 +128,28 @@ def spawn_worker(tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
         return handle
 
     yield spawn
+    # Processes a test left running are stopped the way production stops them (SIGTERM) and must
+    # exit 0 within the grace: a crash or a hang on stop fails the test. Processes the test ended
+    # itself (killed on purpose, or checked already) are the test's business.
+    problems: list[str] = []
     for handle in procs:
-        if handle.proc.poll() is None:
-            handle.proc.send_signal(signal.SIGKILL)
+        # One spawned just now may still be importing: SIGTERM before its handler is installed kills
+        # it by default (-15), which is Python's start-up, not the worker's stop. Let it start first.
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while handle.proc.poll() is None and '"worker started"' not in handle.log():
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.02)  # a child process writing its log: nothing to subscribe to
+        if handle.proc.poll() is not None:
+            continue
+        handle.proc.send_signal(signal.SIGTERM)
+        try:
+            code = handle.proc.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            handle.proc.kill()
             handle.proc.wait(10)
+            problems.append(f"pid {handle.proc.pid} hung on SIGTERM: {handle.log()[-2000:]}")
+            continue
+        if code != 0:
+            problems.append(f"pid {handle.proc.pid} exited {code} on SIGTERM: {handle.log()[-2000:]}")
+    assert not problems, problems

@@ -1,0 +1,85 @@
+"""The fuzzer's one excuse (tests/producer/fuzz_hooks.py) drops only what an idempotency conflict
+explains: a schema-valid request rejected with the conflict's 422, never a schema failure."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from schemathesis.core.failures import MalformedJson, ServerError
+from schemathesis.openapi.checks import JsonSchemaError, MissingHeaders, RejectedPositiveData
+
+
+def _load_hooks() -> Any:
+    """The hooks file as schemathesis loads it (a module on SCHEMATHESIS_HOOKS's path, not a package)."""
+    spec = importlib.util.spec_from_file_location("fuzz_hooks", Path(__file__).with_name("fuzz_hooks.py"))
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+HOOKS = _load_hooks()
+CONFLICT: str = HOOKS.CONFLICT
+
+
+@dataclass
+class Answer:
+    """What the hook reads of a response: its status and its JSON body."""
+
+    status_code: int
+    body: str
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+CONFLICT_422 = Answer(422, json.dumps({"type": CONFLICT, "status": 422, "title": "t", "detail": "d"}))
+OTHER_422 = Answer(422, json.dumps({"type": "urn:taskq:problem:validation", "status": 422}))
+
+
+def rejected() -> RejectedPositiveData:
+    return RejectedPositiveData(
+        operation="POST /jobs", message="m", status_code=422, allowed_statuses=["2xx"]
+    )
+
+
+def kept(failure: Any, response: Answer) -> bool:
+    return bool(HOOKS.filter_failure(None, failure, None, response))
+
+
+def test_the_conflict_excuses_only_the_rejection_it_caused() -> None:
+    assert not kept(rejected(), CONFLICT_422)
+
+
+def test_other_rejections_are_kept() -> None:
+    assert kept(rejected(), OTHER_422)
+    assert kept(rejected(), Answer(422, "not json"))
+    assert kept(rejected(), Answer(400, CONFLICT_422.body))
+
+
+def test_schema_and_protocol_failures_on_a_conflict_are_kept() -> None:
+    assert kept(
+        JsonSchemaError(operation="POST /jobs", exc=_validation_error(), root_schema={}), CONFLICT_422
+    )
+    assert kept(
+        MissingHeaders(operation="POST /jobs", message="m", missing_headers=["Retry-After"]), CONFLICT_422
+    )
+    assert kept(MalformedJson(operation="POST /jobs", message="m", validation_message="v", document="d",
+                              position=0, lineno=1, colno=1), CONFLICT_422)  # fmt: skip
+    assert kept(ServerError(operation="POST /jobs", status_code=500), CONFLICT_422)
+
+
+def _validation_error() -> Any:
+    """A real validation error (the kind schemathesis wraps): a problem whose type is not a string."""
+    import jsonschema_rs
+
+    try:
+        jsonschema_rs.validate({"properties": {"type": {"type": "string"}}}, {"type": 1})
+    except jsonschema_rs.ValidationError as exc:
+        return exc
+    raise AssertionError("the instance should not validate")
