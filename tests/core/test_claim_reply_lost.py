@@ -13,12 +13,27 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
-from taskq import Ack, CoreSettings, JobStatus, QueueConfig, RedisUnavailable, Taskq, Waiter, Wire, connect
+from taskq import (
+    Ack,
+    CoreSettings,
+    JobStatus,
+    QueueConfig,
+    RedisUnavailable,
+    Taskq,
+    TaskRegistry,
+    Waiter,
+    Wire,
+    connect,
+)
 from taskq.localserver import LocalRedis
+from worker.runner import Worker
+from worker.state import new_identity
+from worker.testing import TERMINAL, wait_status, worker_settings
 
 # ------------------------------------------------------------------ a relay that holds replies back
 # It stands for every way a client loses a reply after Redis ran the command. Commands always reach
@@ -265,3 +280,38 @@ async def test_a_stopping_worker_hands_back_the_jobs_of_a_claim_whose_reply_was_
     job = await taskq.get_job(enq.id)
     assert job is not None
     assert (job.status, job.attempts) == (JobStatus.QUEUED, 0), "back in the queue, no attempt used"
+
+
+async def test_a_worker_whose_claim_reply_was_lost_runs_the_job_once_at_attempt_one(
+    relay: HoldingRelay, taskq: Taskq, prefix: str, queue_name: str, tmp_path: Path
+) -> None:
+    """End to end: a real worker (its claims, pops, heartbeats all through the relay) idles on the
+    queue; the job is claimed in Redis while every reply is held, then the worker's connections drop."""
+    settings = worker_settings(
+        relay.url, prefix, tmp_path, worker_queues=queue_name, redis_socket_timeout=0.5,
+        worker_idle_wait_seconds=0.2,
+    )  # fmt: skip
+    redis = connect(settings)
+    worker_taskq = Taskq.from_settings(redis, settings)
+    waiter = Waiter.from_settings(worker_taskq, settings)
+    worker = Worker(
+        settings, taskq=worker_taskq, waiter=waiter, registry=TaskRegistry.build(debug=True),
+        identity=new_identity(),
+    )  # fmt: skip
+    run = asyncio.create_task(worker.run(install_signals=False))
+    try:
+        await until(lambda: asyncio.sleep(0, waiter.wire.client_id is not None))  # idle, blocked on the queue
+        relay.hold()
+        enq = await taskq.enqueue("debug.noop", {"tag": "once"}, queue=queue_name, max_attempts=1)
+        await until(running(taskq, enq.id))  # a claim of the worker's took it; the reply is held
+        relay.drop_held()
+
+        job = await wait_status(taskq, enq.id, TERMINAL, timeout=15)
+
+        assert (job.status, job.attempts, job.result) == (JobStatus.SUCCEEDED, 1, "once")
+        assert (await taskq.stats(queue_name)).dead == 0
+    finally:
+        worker.request_stop()
+        assert await asyncio.wait_for(run, 20) == 0
+        await redis.aclose()
+        await waiter.aclose()
