@@ -22,7 +22,7 @@ class ProducerSettings(CoreSettings):
         default=0, ge=0, description="requests per minute per client (token or address); 0 is off"
     )
     require_persistence: bool = Field(
-        default=True, description="readiness fails when Redis has neither AOF nor RDB snapshots"
+        default=True, description="readiness fails when Redis has no AOF (RDB snapshots only, or nothing)"
     )
     log_level: str = Field(default="info", pattern=r"^(?i:debug|info|warning|error|critical)$")
     redis_max_connections: int = Field(
