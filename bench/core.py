@@ -12,6 +12,8 @@ deployed) and measures from real client processes:
   back the next batch (one round trip per batch), with 1 and 4 concurrent streams.
 - enqueue: one job per awaited call (sequential), and ``enqueue_many`` in batches of 1,000.
 - memory: INFO used_memory before and after 100,000 queued ``send_email`` jobs, per job.
+- durability: the two enqueue rates again with the server at ``appendfsync always`` (every write on
+  disk before its reply: no accepted job lost on a host crash), next to the deployed ``everysec``.
 
 Each measure, ours and the peers', starts on an empty server with a freshly rewritten AOF.
 """
@@ -42,6 +44,7 @@ from taskq import (
     Taskq,
     Waiter,
     Wire,
+    connect,
     connect_sync,
 )
 from taskq.localserver import LocalRedis, find_server_binary
@@ -271,6 +274,25 @@ def peer_enqueue(url: str, name: str, n: int) -> float | None:
         return None
 
 
+# ------------------------------------------------------------------ durability
+
+
+async def fsync_rates(url: str, single: int, bulk: int) -> dict[str, tuple[float, float]]:
+    """Sequential and bulk enqueue rates per ``appendfsync`` setting, in the same run, each on an
+    empty server with a fresh AOF. What ``REDIS_APPENDFSYNC=always`` costs."""
+    rates: dict[str, tuple[float, float]] = {}
+    redis = connect_url(url)
+    for mode in ("everysec", "always"):
+        await redis.config_set("appendfsync", mode)
+        await clean_slate(url)
+        single_rate = await enqueue_single_rate(url, single)
+        await clean_slate(url)
+        rates[mode] = (single_rate, await enqueue_bulk_rate(url, bulk))
+    await redis.config_set("appendfsync", "everysec")
+    await redis.aclose()
+    return rates
+
+
 # ------------------------------------------------------------------ memory
 
 
@@ -299,13 +321,15 @@ class Results:
     rq_bulk: float | None
     mem: float
     payload_bytes: int
+    fsync: dict[str, tuple[float, float]]  # appendfsync -> (sequential, bulk) enqueue jobs/s
 
 
 async def clean_slate(url: str) -> None:
     """Every measure starts on an empty server with a fresh AOF: what one phase left behind (200,000
     finished jobs waiting for their result TTL, an AOF growing past the auto-rewrite size, whose
-    fork then competes for the 2 cores) must not slow the next one, ours or a peer's."""
-    redis = connect_url(url)
+    fork then competes for the 2 cores) must not slow the next one, ours or a peer's. A generous
+    timeout: a flush of 200,000 jobs on a loaded host can outlast the services' 1.5 s."""
+    redis = connect(CoreSettings(redis_url=url, environment="test", redis_socket_timeout=60))
     # SYNC: a lazy flush would free the old data in a background thread during the next measure.
     await redis.execute_command("FLUSHALL", "SYNC")  # type: ignore[no-untyped-call]
     await redis.bgrewriteaof()
@@ -346,8 +370,20 @@ async def main_async(url: str, server: str, quick: bool) -> Results:
     await clean_slate(url)
     mem = await memory_per_job(url, 20_000 if quick else 100_000)
     payload = len(taskq.build_payload(EnqueueRequest("send_email", EMAIL)).to_json())
+    fsync = await fsync_rates(url, 2_000 if quick else 10_000, 20_000 if quick else 100_000)
     return Results(
-        server, wake, floor, drains, single_rate, sync_rate, bulk_rate, dramatiq_send, rq_bulk, mem, payload
+        server,
+        wake,
+        floor,
+        drains,
+        single_rate,
+        sync_rate,
+        bulk_rate,
+        dramatiq_send,
+        rq_bulk,
+        mem,
+        payload,
+        fsync,
     )
 
 
@@ -388,6 +424,11 @@ def report(r: Results, command: str) -> str:
         f"| Redis memory per queued send_email job ({r.payload_bytes} B payload) "
         f"| {r.mem:,.0f} B | < 1,024 B |",
     ]
+    for mode, (single, bulk) in r.fsync.items():
+        lines.append(
+            f"| `appendfsync {mode}`: enqueue one job per call / enqueue_many batches of 1,000 "
+            f"| {single:,.0f} / {bulk:,.0f} jobs/s | (durability cost, same run) |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -2,7 +2,10 @@
 
 Readiness probes of both services call ``check_redis``; a policy that evicts keys (anything but
 ``noeviction``) silently deletes jobs under memory pressure, and persistence off loses every queued
-job on a restart, so either makes the service report not-ready with the reason.
+job on a restart, so either makes the service report not-ready with the reason. So does RDB without
+AOF: a crash loses every job accepted since the last snapshot (minutes of 202s, where AOF everysec
+risks about a second; see docs/reliability.md). ``require_persistence=False`` accepts both with a
+warning, for a Redis used knowingly as a cache of work that can be re-sent.
 """
 
 from __future__ import annotations
@@ -53,5 +56,9 @@ async def check_redis(
         message = "persistence is off (no AOF, no RDB snapshots): a Redis restart loses every queued job"
         (problems if require_persistence else warnings).append(message)
     elif not aof:
-        warnings.append("AOF is off: a crash loses the jobs written since the last RDB snapshot")
+        message = (
+            "AOF is off (RDB snapshots only): a crash loses every job accepted since the last snapshot;"
+            " set appendonly yes"
+        )
+        (problems if require_persistence else warnings).append(message)
     return RedisHealth(problems, warnings)

@@ -76,6 +76,11 @@ class QueueKeys:
         """STRING counter handing out fencing tokens for leases."""
         return f"{self.base}:token"
 
+    def claim(self, nonce: str) -> str:
+        """STRING '<id> <token> ...' with a TTL of a lease: the jobs one claim call (named by its
+        client's nonce) took, so a retry after a lost reply gets them instead of stranding them."""
+        return f"{self.base}:claim:{nonce}"
+
     @cached_property
     def maintenance_lock(self) -> str:
         """STRING with a TTL: whoever sets it runs the reaper for this interval, fleet-wide."""

@@ -20,6 +20,7 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from taskq.claims import ClaimNonces
 from taskq.errors import (
     IdempotencyConflict,
     InvalidTransition,
@@ -296,6 +297,8 @@ class Taskq:
         self.wire = wire
         self._known_queues: set[str] = set()
         self._queue_keys: dict[str, QueueKeys] = {}
+        #: Claims whose reply was lost, to ask again (see taskq.claims).
+        self.nonces = ClaimNonces()
 
     @classmethod
     def from_settings(cls, redis: Redis, settings: CoreSettings, *, wire: Wire | None = None) -> Taskq:
@@ -598,14 +601,40 @@ class Taskq:
 
     # ---------------------------------------------------------------- consuming
 
-    async def claim(self, queue: str, worker_id: str, n: int = 1) -> ClaimBatch:
+    def claim_command(self, queue: str, worker_id: str, n: int, nonce: str) -> tuple[Any, ...]:
+        """The claim as one EVALSHA command (a caller that pipelines it behind a blocking pop)."""
         qk = self.queue_keys(queue)
-        async with redis_errors():
-            flat = await self.scripts.claim(
-                keys=[qk.pending, qk.scheduled, qk.active, qk.marker, qk.token],
-                args=[qk.job_prefix, worker_id, self.config.lease_ms, n],
-            )
+        return (
+            "EVALSHA", self.scripts.claim.sha, 6,
+            qk.pending, qk.scheduled, qk.active, qk.marker, qk.token, qk.claim(nonce),
+            qk.job_prefix, worker_id, self.config.lease_ms, n, nonce,
+        )  # fmt: skip
+
+    async def claim(self, queue: str, worker_id: str, n: int = 1) -> ClaimBatch:
+        """Claim up to ``n`` jobs. When an earlier claim of ``queue`` lost its reply, this call asks
+        for that claim's jobs instead (possibly more than ``n``, possibly none)."""
+        qk = self.queue_keys(queue)
+        nonce = self.nonces.take(queue)
+        try:
+            async with redis_errors():
+                flat = await self.scripts.claim(
+                    keys=[qk.pending, qk.scheduled, qk.active, qk.marker, qk.token, qk.claim(nonce)],
+                    args=[qk.job_prefix, worker_id, self.config.lease_ms, n, nonce],
+                )
+        except BaseException:
+            # A timeout, a dropped connection, a cancel: the claim may have run. Ask again next time.
+            self.nonces.doubt(queue, nonce)
+            raise
         return ClaimBatch(_parse_claimed(queue, flat, 1), _due(flat[0]))
+
+    async def recover_claims(self, worker_id: str) -> list[ClaimedJob]:
+        """The jobs of every claim whose reply was lost and not yet asked again (a stopping worker
+        hands them back, so they cost no attempt and wait for no lease)."""
+        jobs: list[ClaimedJob] = []
+        for queue in self.nonces.queues():
+            while queue in self.nonces.queues():
+                jobs += (await self.claim(queue, worker_id, 0)).jobs
+        return jobs
 
     async def heartbeat(
         self,
@@ -646,11 +675,13 @@ class Taskq:
     async def complete(
         self, queue: str, acks: Sequence[Ack], *, worker_id: str = "", claim_next: int = 0
     ) -> tuple[list[bool], ClaimBatch]:
-        """Ack finished jobs and, in the same call, claim up to ``claim_next`` more.
+        """Ack finished jobs and, in the same call, claim up to ``claim_next`` more (recoverable as
+        ``claim`` is: an earlier claim of ``queue`` whose reply was lost is asked for instead).
 
         Returns one flag per ack (False: stale token, the ack was refused) and the claimed batch.
         """
         qk = self.queue_keys(queue)
+        nonce = self.nonces.take(queue) if claim_next > 0 else "0"
         args: list[Any] = [
             qk.job_prefix,
             self.config.result_ttl_ms,
@@ -659,13 +690,28 @@ class Taskq:
             self.config.lease_ms,
             claim_next,
             len(acks),
+            nonce,
         ]
         for ack in acks:
             args += [ack.id, ack.token, "c" if ack.cancelled else "s", ack.result]
-        async with redis_errors():
-            flat = await self.scripts.complete(
-                keys=[qk.active, qk.stats, qk.pending, qk.scheduled, qk.marker, qk.token], args=args
-            )
+        try:
+            async with redis_errors():
+                flat = await self.scripts.complete(
+                    keys=[
+                        qk.active,
+                        qk.stats,
+                        qk.pending,
+                        qk.scheduled,
+                        qk.marker,
+                        qk.token,
+                        qk.claim(nonce),
+                    ],
+                    args=args,
+                )
+        except BaseException:
+            if claim_next > 0:
+                self.nonces.doubt(queue, nonce)  # as in claim: the fused claim may have run
+            raise
         n = len(acks)
         return [int(c) == ScriptCode.OK for c in flat[:n]], ClaimBatch(
             _parse_claimed(queue, flat, n + 1), _due(flat[n])

@@ -49,14 +49,17 @@ class Waiter:
     async def wait_and_claim(self, queue: str, worker_id: str, n: int, timeout: float) -> ClaimBatch:
         """Block until work may be waiting in ``queue`` (or ``timeout`` passes), then claim up to n,
         in one round trip. An empty batch means the wait timed out or another worker was faster."""
-        qk = self.taskq.queue_keys(queue)
+        marker = self.taskq.queue_keys(queue).marker
         wait = max(0.001, timeout)
-        claim = (
-            "EVALSHA", self.taskq.scripts.claim.sha, 5,
-            qk.pending, qk.scheduled, qk.active, qk.marker, qk.token,
-            qk.job_prefix, worker_id, self.taskq.config.lease_ms, n,
-        )  # fmt: skip
-        flat = (await self._execute([("BZPOPMIN", qk.marker, f"{wait:.3f}"), claim], wait + GRACE))[1]
+        nonce = self.taskq.nonces.take(queue)
+        claim = self.taskq.claim_command(queue, worker_id, n, nonce)
+        try:
+            flat = (await self._execute([("BZPOPMIN", marker, f"{wait:.3f}"), claim], wait + GRACE))[1]
+        except BaseException:
+            # The deadline passed (or the connection dropped) after the pop: the claim may have run.
+            # The next claim of this queue asks for its jobs (taskq.claims).
+            self.taskq.nonces.doubt(queue, nonce)
+            raise
         return ClaimBatch(_parse_claimed(queue, flat, 1), _due(flat[0]))
 
     async def _execute(self, commands: list[tuple[Any, ...]], timeout: float) -> list[Any]:

@@ -30,7 +30,7 @@ class ProducerSettings(CoreSettings):
         "from anyone else the header is ignored",
     )
     require_persistence: bool = Field(
-        default=True, description="readiness fails when Redis has neither AOF nor RDB snapshots"
+        default=True, description="readiness fails when Redis has no AOF (RDB snapshots only, or nothing)"
     )
     log_level: str = Field(default="info", pattern=r"^(?i:debug|info|warning|error|critical)$")
     redis_max_connections: int = Field(

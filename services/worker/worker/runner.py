@@ -138,6 +138,11 @@ class Worker:
             await self._end_fetch(fetch)
             await finish_in_hand(self)
             await drain_acks(self)
+            # A claim whose reply was lost took jobs this worker never saw: fetch them now, so they go
+            # back with the rest instead of waiting out their leases (an attempt lost each).
+            recovered_at = time.monotonic()
+            with contextlib.suppress(RedisUnavailable):
+                self.accept(await self.taskq.recover_claims(self.id), recovered_at)
             # A flush in flight when the signal came may have claimed more: they go straight back.
             late_claims = list(self.ready)
             self.ready.clear()

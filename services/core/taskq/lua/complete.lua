@@ -5,10 +5,13 @@
 -- Fencing: an ack whose token is not the job's current token is refused and counted as stale (the
 -- lease expired and the job was handed to someone else); it never overwrites anything.
 --
+-- The claim is recoverable as claim.lua's is: the same nonce again hands back what it took.
+--
 -- KEYS[1] active   KEYS[2] stats   KEYS[3] pending   KEYS[4] scheduled   KEYS[5] marker   KEYS[6] token
+-- KEYS[7] claim record of this nonce
 -- ARGV[1] job key prefix   ARGV[2] result TTL ms   ARGV[3] events channel
 -- ARGV[4] worker id   ARGV[5] lease ms   ARGV[6] jobs to claim next (0: none)   ARGV[7] number of acks
--- ARGV[8..] per ack: id, token, outcome ('s' succeeded / 'c' cancelled), result JSON
+-- ARGV[8] claim nonce   ARGV[9..] per ack: id, token, outcome ('s' succeeded / 'c' cancelled), result JSON
 -- Returns: {code per ack (1 ok, -2 stale token)..., next_due_ms, id, token, attempts, payload, ...}
 
 --@include _lib.lua
@@ -23,7 +26,7 @@ local n = tonumber(ARGV[7])
 local done = {}
 local events = {}
 for i = 0, n - 1 do
-  local a = 8 + 4 * i
+  local a = 9 + 4 * i
   local id, token = ARGV[a], ARGV[a + 1]
   local jk = prefix .. id
   local cur = redis.call('HMGET', jk, 'token', 'cancel')
@@ -57,7 +60,10 @@ local want = tonumber(ARGV[6])
 local due_at = #out + 1
 out[due_at] = -1
 if want > 0 then
+  local lease_ms = tonumber(ARGV[5])
   out[due_at] = promote_and_next_due(KEYS[4], KEYS[3], KEYS[5], prefix, now, 1000)
-  claim_into(out, KEYS[3], active, KEYS[5], KEYS[6], prefix, ARGV[4], tonumber(ARGV[5]), want, now)
+  if not replay_claim(out, KEYS[7], active, prefix, lease_ms, now) then
+    claim_into(out, KEYS[3], active, KEYS[5], KEYS[6], KEYS[7], ARGV[8], prefix, ARGV[4], lease_ms, want, now)
+  end
 end
 return out
