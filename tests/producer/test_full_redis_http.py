@@ -29,7 +29,7 @@ def full_stack(prefix: str, tmp_path: Path) -> Iterator[tuple[LocalRedis, str]]:
         env = {
             **os.environ,
             "API_HOST": "127.0.0.1", "API_PORT": str(port), "REDIS_URL": server.url, "TASKQ_PREFIX": prefix,
-            "ENVIRONMENT": "test", "DEBUG_TASKS": "true", "RATE_LIMIT_PER_MINUTE": "0",
+            "ENVIRONMENT": "test", "DEBUG_TASKS": "true", "RATE_LIMIT_PER_MINUTE": "0", "QUEUES": QUEUE,
         }  # fmt: skip
         with (tmp_path / "producer.log").open("wb") as log:
             proc = subprocess.Popen([sys.executable, "-m", "producer"], env=env, stdout=log, stderr=log)
