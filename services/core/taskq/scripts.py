@@ -1,7 +1,8 @@
 """Loads the Lua scripts in ``lua/`` once per process and registers them with a client.
 
 A script may say ``--@include _lib.lua`` on a line of its own: the helper file is inlined there, so
-each script sent to Redis is self-contained (EVALSHA needs one body per SHA). ``register_script``
+each script sent to Redis is self-contained (EVALSHA needs one body per SHA). ``--@const NAME`` lines
+take their value from ``taskq.constants``, the one place Python and Lua share numbers. ``register_script``
 gives EVALSHA with a NOSCRIPT fallback, so a Redis restart that empties the script cache heals itself.
 """
 
@@ -19,7 +20,10 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from taskq import constants
+
 _INCLUDE = re.compile(r"^--@include (?P<name>[\w.]+)$", re.MULTILINE)
+_CONST = re.compile(r"^--@const (?P<name>[A-Z][A-Z0-9_]*)$", re.MULTILINE)
 
 SCRIPT_NAMES = (
     "enqueue",
@@ -46,7 +50,21 @@ def _read(name: str) -> str:
 def script_source(name: str) -> str:
     """The full text of ``lua/<name>.lua`` with its includes inlined."""
     body = _read(f"{name}.lua")
-    return _INCLUDE.sub(lambda m: _read(m.group("name")), body)
+    return _with_constants(_INCLUDE.sub(lambda m: _read(m.group("name")), body))
+
+
+def _with_constants(text: str) -> str:
+    """Each ``--@const NAME`` line becomes ``local NAME = <value>`` from ``taskq.constants``.
+
+    An unknown name fails here, at load; a line left as it was would read as an undefined global."""
+
+    def value(match: re.Match[str]) -> str:
+        number = getattr(constants, match.group("name"))
+        if not isinstance(number, int):
+            raise TypeError(f"taskq.constants.{match.group('name')} is not an int")
+        return f"local {match.group('name')} = {number}"
+
+    return _CONST.sub(value, text)
 
 
 @dataclass(frozen=True, slots=True)

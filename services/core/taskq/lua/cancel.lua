@@ -7,19 +7,25 @@
 -- Returns: {1, 'cancelled'} | {3, 'running'} (flag set) | {-1, ''} not found | {-3, status} finished
 
 --@include _lib.lua
+--@include _outcomes.lua
 
-local jk, id = KEYS[1], ARGV[1]
-local status = redis.call('HGET', jk, 'status')
+local job = KEYS[1]
+local pending = KEYS[2]
+local scheduled = KEYS[3]
+local stats = KEYS[4]
+
+local id = ARGV[1]
+local result_ttl_ms = ARGV[2]
+local events = ARGV[3]
+
+local status = redis.call('HGET', job, 'status')
 if not status then return {-1, ''} end
 if status == 'running' then
-  redis.call('HSET', jk, 'cancel', '1')
+  redis.call('HSET', job, 'cancel', '1')
   return {3, 'running'}
 end
 if status ~= 'queued' and status ~= 'scheduled' then return {-3, status} end
-redis.call('ZREM', KEYS[2], id)
-redis.call('ZREM', KEYS[3], id)
-redis.call('HSET', jk, 'status', 'cancelled', 'finished_at', fmt(now_ms()))
-redis.call('PEXPIRE', jk, ARGV[2])
-redis.call('HINCRBY', KEYS[4], 'cancelled', 1)
-redis.call('PUBLISH', ARGV[3], id .. ' cancelled')
+redis.call('ZREM', pending, id)
+redis.call('ZREM', scheduled, id)
+mark_cancelled(stats, events, job, id, now_ms(), result_ttl_ms)
 return {1, 'cancelled'}

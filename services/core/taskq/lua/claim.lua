@@ -12,12 +12,23 @@
 --   next_due_ms: ms until the next scheduled job is due, -1 when none (bounds the worker's wait)
 
 --@include _lib.lua
+--@include _promote.lua
+--@include _claim.lua
 
-local now = now_ms()
+local pending = KEYS[1]
+local scheduled = KEYS[2]
+local active = KEYS[3]
+local marker = KEYS[4]
+local token = KEYS[5]
+local claim = KEYS[6]
+
+local job_prefix = ARGV[1]
+local worker = ARGV[2]
 local lease_ms = tonumber(ARGV[3])
-local out = {promote_and_next_due(KEYS[2], KEYS[1], KEYS[4], ARGV[1], now, 1000)}
-if not replay_claim(out, KEYS[6], KEYS[3], ARGV[1], lease_ms, now) then
-  claim_into(out, KEYS[1], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[5], ARGV[1], ARGV[2], lease_ms,
-    tonumber(ARGV[4]), now)
-end
+local max_jobs = tonumber(ARGV[4])
+local nonce = ARGV[5]
+
+local out = {}
+claim_jobs(out, pending, scheduled, active, marker, token, claim, job_prefix, worker, lease_ms, max_jobs,
+  nonce, now_ms())
 return out

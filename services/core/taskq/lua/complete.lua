@@ -15,29 +15,46 @@
 -- Returns: {code per ack (1 ok, -2 stale token)..., next_due_ms, id, token, attempts, payload, ...}
 
 --@include _lib.lua
+--@include _promote.lua
+--@include _claim.lua
 
-local active, stats = KEYS[1], KEYS[2]
-local prefix, ttl, channel = ARGV[1], ARGV[2], ARGV[3]
+local active = KEYS[1]
+local stats = KEYS[2]
+local pending = KEYS[3]
+local scheduled = KEYS[4]
+local marker = KEYS[5]
+local token = KEYS[6]
+local claim = KEYS[7]
+
+local job_prefix = ARGV[1]
+local result_ttl_ms = ARGV[2]
+local events = ARGV[3]
+local worker = ARGV[4]
+local lease_ms = tonumber(ARGV[5])
+local want = tonumber(ARGV[6])
+local n_acks = tonumber(ARGV[7])
+local nonce = ARGV[8]
+local FIRST_ACK = 9  -- each ack is 4 ARGV from here on
+
 local now = now_ms()
 local finished = fmt(now)
 local out = {}
 local succeeded, cancelled, stale = 0, 0, 0
-local n = tonumber(ARGV[7])
 local done = {}
-local events = {}
-for i = 0, n - 1 do
-  local a = 9 + 4 * i
-  local id, token = ARGV[a], ARGV[a + 1]
-  local jk = prefix .. id
+local lines = {}
+for i = 0, n_acks - 1 do
+  local a = FIRST_ACK + 4 * i
+  local id, held = ARGV[a], ARGV[a + 1]
+  local jk = job_prefix .. id
   local cur = redis.call('HMGET', jk, 'token', 'cancel')
-  if cur[1] == token then
+  if cur[1] == held then
     local status = 'succeeded'
     if ARGV[a + 2] == 'c' then status = 'cancelled' end
     -- An empty token: nobody holds the job any more, so a repeated ack is refused as stale.
     redis.call('HSET', jk, 'status', status, 'result', ARGV[a + 3], 'finished_at', finished, 'token', '')
     if cur[2] then redis.call('HDEL', jk, 'cancel') end
-    redis.call('PEXPIRE', jk, ttl)
-    events[#events + 1] = id .. ' ' .. status
+    redis.call('PEXPIRE', jk, result_ttl_ms)
+    lines[#lines + 1] = id .. ' ' .. status
     done[#done + 1] = id
     if status == 'succeeded' then succeeded = succeeded + 1 else cancelled = cancelled + 1 end
     out[#out + 1] = 1
@@ -48,7 +65,7 @@ for i = 0, n - 1 do
 end
 bulk('ZREM', active, done)
 -- One message for the whole batch, a line per job: waiters are woken without a PUBLISH per job.
-if #events > 0 then redis.call('PUBLISH', channel, table.concat(events, '\n')) end
+if #lines > 0 then redis.call('PUBLISH', events, table.concat(lines, '\n')) end
 if succeeded > 0 then
   redis.call('HINCRBY', stats, 'succeeded', succeeded)
   redis.call('HINCRBY', stats, 'processed', succeeded)
@@ -56,14 +73,10 @@ end
 if cancelled > 0 then redis.call('HINCRBY', stats, 'cancelled', cancelled) end
 if stale > 0 then redis.call('HINCRBY', stats, 'stale_acks', stale) end
 
-local want = tonumber(ARGV[6])
-local due_at = #out + 1
-out[due_at] = -1
 if want > 0 then
-  local lease_ms = tonumber(ARGV[5])
-  out[due_at] = promote_and_next_due(KEYS[4], KEYS[3], KEYS[5], prefix, now, 1000)
-  if not replay_claim(out, KEYS[7], active, prefix, lease_ms, now) then
-    claim_into(out, KEYS[3], active, KEYS[5], KEYS[6], KEYS[7], ARGV[8], prefix, ARGV[4], lease_ms, want, now)
-  end
+  claim_jobs(out, pending, scheduled, active, marker, token, claim, job_prefix, worker, lease_ms, want,
+    nonce, now)
+else
+  out[#out + 1] = -1
 end
 return out

@@ -5,6 +5,11 @@
 -- ARGV[1] job id
 -- Returns: 1 deleted, -1 not in the dead-letter set
 
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return -1 end
-redis.call('DEL', KEYS[2])
+local dead = KEYS[1]
+local job = KEYS[2]
+
+local id = ARGV[1]
+
+if redis.call('ZREM', dead, id) == 0 then return -1 end
+redis.call('DEL', job)
 return 1

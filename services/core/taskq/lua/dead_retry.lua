@@ -7,13 +7,20 @@
 
 --@include _lib.lua
 
+local dead = KEYS[1]
+local pending = KEYS[2]
+local marker = KEYS[3]
+local job = KEYS[4]
+local stats = KEYS[5]
+
 local id = ARGV[1]
-if redis.call('ZREM', KEYS[1], id) == 0 then return -1 end
-if redis.call('EXISTS', KEYS[4]) == 0 then return -1 end
-redis.call('PERSIST', KEYS[4])
-redis.call('HDEL', KEYS[4], 'error', 'reason', 'finished_at', 'started_at', 'worker', 'result', 'progress')
-redis.call('HSET', KEYS[4], 'status', 'queued', 'attempts', 0)
-redis.call('ZADD', KEYS[2], pending_score(redis.call('HGET', KEYS[4], 'priority'), now_ms()), id)
-redis.call('ZADD', KEYS[3], 0, 'm')
-redis.call('HINCRBY', KEYS[5], 'redriven', 1)
+
+if redis.call('ZREM', dead, id) == 0 then return -1 end
+if redis.call('EXISTS', job) == 0 then return -1 end
+redis.call('PERSIST', job)
+redis.call('HDEL', job, 'error', 'reason', 'finished_at', 'started_at', 'worker', 'result', 'progress')
+redis.call('HSET', job, 'attempts', 0)
+make_ready(pending, job, id, redis.call('HGET', job, 'priority'), now_ms())
+wake(marker)
+redis.call('HINCRBY', stats, 'redriven', 1)
 return 1

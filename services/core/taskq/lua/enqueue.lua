@@ -17,18 +17,27 @@
 
 --@include _lib.lua
 
-local pending, scheduled, marker, stats = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local pending = KEYS[1]
+local scheduled = KEYS[2]
+local marker = KEYS[3]
+local stats = KEYS[4]
+-- Then two keys per item i (1-based): its job hash and its idempotency key.
+local function job_of(i) return KEYS[3 + 2 * i] end
+local function idempotency_of(i) return KEYS[4 + 2 * i] end
+
 local idem_ttl = tonumber(ARGV[1])
 local max_depth = tonumber(ARGV[2])
+local FIRST_ITEM = 3  -- each item is 5 ARGV from here on: id, payload, priority, delay ms, fingerprint
+
 local n = (#KEYS - 4) / 2
 
 local out = {}
 local new = 0
 local seen = {}  -- idempotency keys used earlier in this same batch
 for i = 1, n do
-  local a = 3 + 5 * (i - 1)
+  local a = FIRST_ITEM + 5 * (i - 1)
   local fp = ARGV[a + 4]
-  local ik = KEYS[4 + 2 * i]
+  local ik = idempotency_of(i)
   local existing = nil
   if fp ~= '' then existing = seen[ik] or redis.call('GET', ik) end
   if existing then
@@ -57,9 +66,9 @@ local now = now_ms()
 local ready, later = {}, {}
 for i = 1, n do
   if out[3 * i - 2] == 1 then
-    local a = 3 + 5 * (i - 1)
+    local a = FIRST_ITEM + 5 * (i - 1)
     local id, payload, priority, delay, fp = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4]
-    local jk = KEYS[3 + 2 * i]
+    local jk = job_of(i)
     if delay > 0 then
       local due = fmt(now + delay)
       redis.call('HSET', jk, 'payload', payload, 'status', 'scheduled', 'priority', priority, 'scheduled_at', due)
@@ -72,7 +81,7 @@ for i = 1, n do
     end
     if fp ~= '' then
       -- A delayed job keeps its key until it is due plus the TTL: a retry while it waits finds it.
-      redis.call('SET', KEYS[4 + 2 * i], id .. ' ' .. fp, 'PX', idem_ttl + delay)
+      redis.call('SET', idempotency_of(i), id .. ' ' .. fp, 'PX', idem_ttl + delay)
     end
   end
 end
@@ -81,7 +90,7 @@ bulk('ZADD', scheduled, later)
 local woke = new > 0
 -- Wake one idle worker (it re-arms the marker for the next one while work is left). A delayed job
 -- wakes one too, so a worker sleeping until a later due time recomputes its timeout.
-if woke then redis.call('ZADD', marker, 0, 'm') end
+if woke then wake(marker) end
 local total = redis.call('HINCRBY', stats, 'enqueued', new)
 table.insert(out, 1, total)
 table.insert(out, 1, 1)

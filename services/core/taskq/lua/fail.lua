@@ -10,38 +10,51 @@
 -- Returns: {1, 'scheduled' | 'failed' | 'cancelled'} or {-2, ''} when the token is stale
 
 --@include _lib.lua
+--@include _outcomes.lua
 
+local active = KEYS[1]
+local scheduled = KEYS[2]
+local dead = KEYS[3]
+local stats = KEYS[4]
+local marker = KEYS[5]
+
+local job_prefix = ARGV[1]
 local id = ARGV[2]
-local jk = ARGV[1] .. id
+local held = ARGV[3]
+local err = ARGV[4]
+local retryable = ARGV[5] == '1'
+local delay_ms = ARGV[6]
+local reason = ARGV[7]
+local dead_ttl_ms = ARGV[8]
+local events = ARGV[9]
+local result_ttl_ms = ARGV[10]
+
+local jk = job_prefix .. id
 local cur = redis.call('HMGET', jk, 'token', 'attempts', 'payload', 'cancel')
-if cur[1] ~= ARGV[3] then
-  redis.call('HINCRBY', KEYS[4], 'stale_acks', 1)
+if cur[1] ~= held then
+  redis.call('HINCRBY', stats, 'stale_acks', 1)
   return {-2, ''}
 end
 local now = now_ms()
 local attempts = tonumber(cur[2]) or 0
-redis.call('ZREM', KEYS[1], id)
-redis.call('HINCRBY', KEYS[4], 'processed', 1)
-redis.call('HINCRBY', KEYS[4], 'failed', 1)
-local retry = ARGV[5] == '1' and attempts < max_attempts_of(decode_payload(cur[3]))
+redis.call('ZREM', active, id)
+redis.call('HINCRBY', stats, 'processed', 1)
+redis.call('HINCRBY', stats, 'failed', 1)
+local retry = retryable and attempts < max_attempts_of(decode_payload(cur[3]))
 if retry and cur[4] then
   -- Cancellation was requested: never start another attempt.
-  redis.call('HSET', jk, 'status', 'cancelled', 'error', ARGV[4], 'finished_at', fmt(now))
-  redis.call('HDEL', jk, 'token', 'cancel')
-  redis.call('PEXPIRE', jk, ARGV[10])
-  redis.call('HINCRBY', KEYS[4], 'cancelled', 1)
-  redis.call('PUBLISH', ARGV[9], id .. ' cancelled')
+  mark_cancelled(stats, events, jk, id, now, result_ttl_ms, err)
   return {1, 'cancelled'}
 end
 if retry then
-  local due = fmt(now + tonumber(ARGV[6]))
-  redis.call('HSET', jk, 'status', 'scheduled', 'error', ARGV[4], 'scheduled_at', due)
+  local due = fmt(now + tonumber(delay_ms))
+  redis.call('HSET', jk, 'status', 'scheduled', 'error', err, 'scheduled_at', due)
   redis.call('HDEL', jk, 'token', 'cancel')
-  redis.call('ZADD', KEYS[2], due, id)
-  redis.call('HINCRBY', KEYS[4], 'retried', 1)
+  redis.call('ZADD', scheduled, due, id)
+  redis.call('HINCRBY', stats, 'retried', 1)
   -- Wake a worker so its wait is bounded by this due time.
-  redis.call('ZADD', KEYS[5], 0, 'm')
+  wake(marker)
   return {1, 'scheduled'}
 end
-dead_letter(KEYS[3], KEYS[4], ARGV[9], jk, id, ARGV[4], ARGV[7], now, ARGV[8])
+dead_letter(dead, stats, events, jk, id, err, reason, now, dead_ttl_ms)
 return {1, 'failed'}

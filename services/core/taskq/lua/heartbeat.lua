@@ -11,13 +11,19 @@
 
 --@include _lib.lua
 
-local deadline = fmt(now_ms() + tonumber(ARGV[2]))
+local active = KEYS[1]
+
+local job_prefix = ARGV[1]
+local lease_ms = tonumber(ARGV[2])
+local FIRST_PAIR = 3
+
+local deadline = fmt(now_ms() + lease_ms)
 local out = {}
-for i = 3, #ARGV, 2 do
+for i = FIRST_PAIR, #ARGV, 2 do
   local id = ARGV[i]
-  local cur = redis.call('HMGET', ARGV[1] .. id, 'token', 'cancel')
+  local cur = redis.call('HMGET', job_prefix .. id, 'token', 'cancel')
   if cur[1] == ARGV[i + 1] then
-    redis.call('ZADD', KEYS[1], 'XX', deadline, id)
+    redis.call('ZADD', active, 'XX', deadline, id)
     if cur[2] then out[#out + 1] = 3 else out[#out + 1] = 1 end
   else
     out[#out + 1] = -2

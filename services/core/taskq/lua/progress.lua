@@ -5,6 +5,11 @@
 -- ARGV[1] token   ARGV[2] progress JSON {percent, message}
 -- Returns: 1 stored, -2 stale token
 
-if redis.call('HGET', KEYS[1], 'token') ~= ARGV[1] then return -2 end
-redis.call('HSET', KEYS[1], 'progress', ARGV[2])
+local job = KEYS[1]
+
+local held = ARGV[1]
+local progress = ARGV[2]
+
+if redis.call('HGET', job, 'token') ~= held then return -2 end
+redis.call('HSET', job, 'progress', progress)
 return 1

@@ -7,7 +7,15 @@
 -- Returns: {promoted, next_due_ms (-1 when none)}
 
 --@include _lib.lua
+--@include _promote.lua
+
+local scheduled = KEYS[1]
+local pending = KEYS[2]
+local marker = KEYS[3]
+
+local job_prefix = ARGV[1]
+local max_jobs = tonumber(ARGV[2])
 
 local now = now_ms()
-local moved = promote_due(KEYS[1], KEYS[2], KEYS[3], ARGV[1], now, tonumber(ARGV[2]))
-return {moved, next_due_in(KEYS[1], now)}
+local moved = promote_due(scheduled, pending, marker, job_prefix, now, max_jobs)
+return {moved, next_due_in(scheduled, now)}

@@ -1,8 +1,9 @@
 #!lua flags=allow-oom
 -- reap.lua: take back jobs whose lease expired (their worker died or was cut off). With attempts
 -- left a job goes back to the head of its priority band; without, it is dead-lettered with reason
--- worker_lost; a job whose cancellation was requested is cancelled. The token is dropped, so the old holder's late ack is refused. Also trims dead-letter
--- entries older than the dead TTL (their job hashes expire on their own).
+-- worker_lost; a job whose cancellation was requested is cancelled. The token is dropped, so the old
+-- holder's late ack is refused. Also trims dead-letter entries older than the dead TTL (their job
+-- hashes expire on their own).
 --
 -- The fleet runs this at most once per interval: with lock_ms > 0 only the caller that sets the
 -- maintenance lock (SET NX PX) does the work; the others return at once.
@@ -14,42 +15,51 @@
 -- Returns: {ran (1, or 0 when another caller holds the lock), requeued, dead-lettered}
 
 --@include _lib.lua
+--@include _outcomes.lua
 
+local active = KEYS[1]
+local pending = KEYS[2]
+local dead = KEYS[3]
+local stats = KEYS[4]
+local marker = KEYS[5]
+local maintenance_lock = KEYS[6]
+
+local job_prefix = ARGV[1]
+local max_jobs = tonumber(ARGV[2])
+local dead_ttl_ms = ARGV[3]
 local lock_ms = tonumber(ARGV[4])
-if lock_ms > 0 and not redis.call('SET', KEYS[6], ARGV[5], 'NX', 'PX', lock_ms) then
+local lock_owner = ARGV[5]
+local events = ARGV[6]
+local lost_error = ARGV[7]
+local result_ttl_ms = ARGV[8]
+
+if lock_ms > 0 and not redis.call('SET', maintenance_lock, lock_owner, 'NX', 'PX', lock_ms) then
   return {0, 0, 0}
 end
 local now = now_ms()
-local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(now), 'LIMIT', 0, tonumber(ARGV[2]))
+local expired = redis.call('ZRANGEBYSCORE', active, '-inf', fmt(now), 'LIMIT', 0, max_jobs)
 local requeued, died = 0, 0
 for _, id in ipairs(expired) do
-  redis.call('ZREM', KEYS[1], id)
-  local jk = ARGV[1] .. id
+  redis.call('ZREM', active, id)
+  local jk = job_prefix .. id
   local cur = redis.call('HMGET', jk, 'attempts', 'priority', 'payload', 'status', 'cancel')
   if cur[4] == 'running' then
-    redis.call('HDEL', jk, 'token')
-    redis.call('HINCRBY', KEYS[4], 'processed', 1)
-    redis.call('HINCRBY', KEYS[4], 'failed', 1)
-    redis.call('HINCRBY', KEYS[4], 'lost', 1)
+    redis.call('HINCRBY', stats, 'processed', 1)
+    redis.call('HINCRBY', stats, 'failed', 1)
+    redis.call('HINCRBY', stats, 'lost', 1)
     local doc = decode_payload(cur[3])
     if cur[5] then
       -- Cancellation was requested and the holder is gone: honour it instead of running it again.
-      redis.call('HSET', jk, 'status', 'cancelled', 'finished_at', fmt(now))
-      redis.call('HDEL', jk, 'cancel')
-      redis.call('PEXPIRE', jk, ARGV[8])
-      redis.call('HINCRBY', KEYS[4], 'cancelled', 1)
-      redis.call('PUBLISH', ARGV[6], id .. ' cancelled')
+      mark_cancelled(stats, events, jk, id, now, result_ttl_ms)
     elseif (tonumber(cur[1]) or 0) >= max_attempts_of(doc) then
-      dead_letter(KEYS[3], KEYS[4], ARGV[6], jk, id, ARGV[7], 'worker_lost', now, ARGV[3])
+      dead_letter(dead, stats, events, jk, id, lost_error, 'worker_lost', now, dead_ttl_ms)
       died = died + 1
     else
-      local created = (doc and tonumber(doc['created_at'])) or now
-      redis.call('HSET', jk, 'status', 'queued')
-      redis.call('ZADD', KEYS[2], pending_score(cur[2], created), id)
+      requeue_at_head(pending, jk, id, cur[2], doc, now)
       requeued = requeued + 1
     end
   end
 end
-if requeued > 0 then redis.call('ZADD', KEYS[5], 0, 'm') end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', fmt(now - tonumber(ARGV[3])))
+if requeued > 0 then wake(marker) end
+redis.call('ZREMRANGEBYSCORE', dead, '-inf', fmt(now - tonumber(dead_ttl_ms)))
 return {1, requeued, died}

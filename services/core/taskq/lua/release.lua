@@ -8,30 +8,35 @@
 -- Returns: number of jobs handed back (or cancelled); pairs with a stale token are skipped
 
 --@include _lib.lua
+--@include _outcomes.lua
+
+local active = KEYS[1]
+local pending = KEYS[2]
+local marker = KEYS[3]
+local stats = KEYS[4]
+
+local job_prefix = ARGV[1]
+local result_ttl_ms = ARGV[2]
+local events = ARGV[3]
+local FIRST_PAIR = 4
 
 local now = now_ms()
 local released = 0
-for i = 4, #ARGV, 2 do
+for i = FIRST_PAIR, #ARGV, 2 do
   local id = ARGV[i]
-  local jk = ARGV[1] .. id
+  local jk = job_prefix .. id
   local cur = redis.call('HMGET', jk, 'token', 'cancel', 'priority', 'payload')
   if cur[1] == ARGV[i + 1] then
-    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', active, id)
+    -- Handed back unfinished: this attempt does not count.
     redis.call('HINCRBY', jk, 'attempts', -1)
-    redis.call('HDEL', jk, 'token', 'cancel')
     if cur[2] then
-      redis.call('HSET', jk, 'status', 'cancelled', 'finished_at', fmt(now))
-      redis.call('PEXPIRE', jk, ARGV[2])
-      redis.call('HINCRBY', KEYS[4], 'cancelled', 1)
-      redis.call('PUBLISH', ARGV[3], id .. ' cancelled')
+      mark_cancelled(stats, events, jk, id, now, result_ttl_ms)
     else
-      local doc = decode_payload(cur[4])
-      local created = (doc and tonumber(doc['created_at'])) or now
-      redis.call('HSET', jk, 'status', 'queued')
-      redis.call('ZADD', KEYS[2], pending_score(cur[3], created), id)
+      requeue_at_head(pending, jk, id, cur[3], decode_payload(cur[4]), now)
     end
     released = released + 1
   end
 end
-if released > 0 then redis.call('ZADD', KEYS[3], 0, 'm') end
+if released > 0 then wake(marker) end
 return released
