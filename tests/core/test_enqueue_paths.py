@@ -22,7 +22,8 @@ from taskq import (
     Wire,
     connect_sync,
 )
-from taskq.queue import BAND, PLAIN_MAX_JOBS, STREAM_CHUNK, pending_score
+from taskq.commands.enqueue import BAND, PLAIN_MAX_JOBS, pending_score
+from taskq.queue import STREAM_CHUNK
 
 PATHS = [
     "script",
@@ -102,12 +103,12 @@ async def test_claims_follow_priority_then_arrival_whatever_the_path(
 
 
 def test_big_batches_go_through_the_script() -> None:
-    taskq = Taskq(Redis(), QueueConfig())
+    taskq = Taskq(Redis(), QueueConfig.of(queues="*"))
     reqs = [EnqueueRequest("debug.noop", {})]
     assert taskq.prepare_enqueue(reqs * PLAIN_MAX_JOBS).plain is not None
     assert taskq.prepare_enqueue(reqs * (PLAIN_MAX_JOBS + 1)).plain is None
     assert taskq.prepare_enqueue([replace(reqs[0], delay_ms=10)]).plain is None
-    assert Taskq(Redis(), QueueConfig(max_depth=10)).prepare_enqueue(reqs).plain is None
+    assert Taskq(Redis(), QueueConfig.of(queue_max_depth=10, queues="*")).prepare_enqueue(reqs).plain is None
 
 
 def test_the_python_pending_score_is_the_scripts() -> None:
