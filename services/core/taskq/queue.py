@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -36,7 +36,15 @@ from taskq.models import (
     new_job_id,
     new_job_ids,
 )
-from taskq.results import ClaimBatch, DeadPage, EncodedJob, Enqueued, EnqueueRequest, ReapResult
+from taskq.results import (
+    ClaimBatch,
+    DeadPage,
+    EncodedJob,
+    Enqueued,
+    EnqueueOptions,
+    EnqueueRequest,
+    ReapResult,
+)
 from taskq.scripts import Scripts
 from taskq.settings import CoreSettings, queue_accepted
 from taskq.wire import Wire
@@ -90,18 +98,9 @@ class Taskq:
         self,
         task: str,
         args: Mapping[str, Any] | None = None,
-        *,
-        queue: str = "default",
-        priority: int = 5,
-        delay_ms: int = 0,
-        max_attempts: int | None = None,
-        timeout: float | None = None,
-        idempotency_key: str | None = None,
-        fingerprint: str | None = None,
+        **options: Unpack[EnqueueOptions],
     ) -> Enqueued:
-        req = EnqueueRequest(
-            task, args or {}, queue, priority, delay_ms, max_attempts, timeout, idempotency_key, fingerprint
-        )
+        req = EnqueueRequest(task, args or {}, **options)
         return (await self.enqueue_many([req]))[0]
 
     async def claim_idempotency_key(self, key: str, queue: str, fingerprint: str, delay_ms: int = 0) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 from taskq.models import ClaimedJob, JobPayload
 
@@ -24,6 +24,18 @@ class EnqueueRequest:
     fingerprint: str | None = None
     #: The acceptance time (ms) to record, so a caller can answer with the very timestamps stored.
     created_at_ms: int | None = None
+
+
+class EnqueueOptions(TypedDict, total=False):
+    """``enqueue``'s keyword arguments: the fields of ``EnqueueRequest`` after the task and args."""
+
+    queue: str
+    priority: int
+    delay_ms: int
+    max_attempts: int | None
+    timeout: float | None
+    idempotency_key: str | None
+    fingerprint: str | None
 
 
 @dataclass(frozen=True, slots=True)

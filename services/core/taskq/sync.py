@@ -9,7 +9,7 @@ the asyncio one, so a loop of single enqueues runs faster here.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import redis
 from redis.backoff import NoBackoff
@@ -20,7 +20,7 @@ from taskq.commands.base import text
 from taskq.commands.sync_executor import SyncExecutor, SyncRedisExecutor, SyncWireExecutor
 from taskq.config import QueueConfig
 from taskq.models import Job, job_from_hash
-from taskq.results import Enqueued, EnqueueRequest
+from taskq.results import Enqueued, EnqueueOptions, EnqueueRequest
 from taskq.settings import CoreSettings
 from taskq.wire import SyncWire
 
@@ -63,18 +63,9 @@ class SyncTaskq:
         self,
         task: str,
         args: Mapping[str, Any] | None = None,
-        *,
-        queue: str = "default",
-        priority: int = 5,
-        delay_ms: int = 0,
-        max_attempts: int | None = None,
-        timeout: float | None = None,
-        idempotency_key: str | None = None,
-        fingerprint: str | None = None,
+        **options: Unpack[EnqueueOptions],
     ) -> Enqueued:
-        req = EnqueueRequest(
-            task, args or {}, queue, priority, delay_ms, max_attempts, timeout, idempotency_key, fingerprint
-        )
+        req = EnqueueRequest(task, args or {}, **options)
         return self.enqueue_many([req])[0]
 
     def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:

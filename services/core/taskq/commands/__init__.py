@@ -9,6 +9,9 @@ both. Nothing in this package opens a connection.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, fields
+from typing import Any, get_type_hints
+
 from taskq.commands.admin import Cancel, DeadPurge, DeadRetry, Promote, Reap, Stats
 from taskq.commands.base import Call, QueueCommand, plain
 from taskq.commands.enqueue import Enqueue, Planner, PreparedEnqueue
@@ -23,29 +26,35 @@ ALL: tuple[type[QueueCommand], ...] = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True, slots=True)
 class QueueCommands:
     """Every command bound to one queue: its keys resolved once, on every call's path after that."""
 
-    __slots__ = (
-        "cancel", "claim", "complete", "dead_purge", "dead_retry", "enqueue", "fail", "heartbeat", "keys",
-        "progress", "promote", "reap", "release", "stats",
-    )  # fmt: skip
+    keys: QueueKeys
+    enqueue: Enqueue
+    claim: Claim
+    complete: Complete
+    heartbeat: Heartbeat
+    fail: Fail
+    release: Release
+    progress: Progress
+    reap: Reap
+    promote: Promote
+    cancel: Cancel
+    stats: Stats
+    dead_retry: DeadRetry
+    dead_purge: DeadPurge
 
-    def __init__(self, qk: QueueKeys, config: QueueConfig) -> None:
-        self.keys = qk
-        self.enqueue = Enqueue(qk, config)
-        self.claim = Claim(qk, config)
-        self.complete = Complete(qk, config)
-        self.heartbeat = Heartbeat(qk, config)
-        self.fail = Fail(qk, config)
-        self.release = Release(qk, config)
-        self.progress = Progress(qk, config)
-        self.reap = Reap(qk, config)
-        self.promote = Promote(qk, config)
-        self.cancel = Cancel(qk, config)
-        self.stats = Stats(qk, config)
-        self.dead_retry = DeadRetry(qk, config)
-        self.dead_purge = DeadPurge(qk, config)
+    @classmethod
+    def bind(cls, qk: QueueKeys, config: QueueConfig) -> QueueCommands:
+        bound: list[Any] = [command(qk, config) for command in _FIELD_COMMANDS]
+        return cls(qk, *bound)
+
+
+#: The command class of each field after ``keys``, in order (read from the annotations once).
+_FIELD_COMMANDS: list[type[QueueCommand]] = [
+    get_type_hints(QueueCommands)[f.name] for f in fields(QueueCommands)[1:]
+]
 
 
 class CommandSet:
@@ -62,7 +71,7 @@ class CommandSet:
         if commands is None:
             if len(self._queues) >= 4096:
                 self._queues.clear()
-            commands = self._queues[queue] = QueueCommands(self.keys.queue(queue), self.config)
+            commands = self._queues[queue] = QueueCommands.bind(self.keys.queue(queue), self.config)
         return commands
 
 
