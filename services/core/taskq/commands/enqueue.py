@@ -11,8 +11,8 @@ time). ``tests/core/test_enqueue_paths.py`` runs both and compares what they lea
 The clock: a plain job's pending score takes its millisecond from the payload's ``created_at`` (the
 producer's clock, the acceptance time it records and answers with); the script takes Redis ``TIME``.
 That ms only orders jobs within a priority band (FIFO), never decides a lease or a due time, which
-stay on Redis's clock in both encodings. (Making the script score by ``created_at`` too needs one
-more per-item argument to ``enqueue.lua``: see docs/reliability.md.)
+stay on Redis's clock in both encodings. (For the script to score by ``created_at`` too it needs
+``created_at`` as one more per-item argument; until then the two agree to within the clocks' skew.)
 """
 
 from __future__ import annotations
