@@ -155,7 +155,9 @@ async def test_a_streamed_batch_that_fails_half_way_writes_nothing_and_keeps_the
     redis: Redis, redis_url: str, config: QueueConfig, queue_name: str
 ) -> None:
     wire = Wire(redis_url)
-    taskq = Taskq(redis, replace(config, max_payload_bytes=2_000), wire=wire)
+    taskq = Taskq(
+        redis, QueueConfig.of(taskq_prefix=config.prefix, max_payload_bytes=2_000, queues="*"), wire=wire
+    )
     reqs = [EnqueueRequest("debug.noop", {"n": i}, queue=queue_name) for i in range(STREAM_CHUNK * 3)]
     reqs[STREAM_CHUNK * 2] = EnqueueRequest("debug.noop", {"blob": "x" * 5_000}, queue=queue_name)
     await wire.execute(("PING",))  # connected
