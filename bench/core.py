@@ -94,7 +94,7 @@ def _bare_popper(url: str, queue: str, conn: Connection) -> None:
 def _claimer(url: str, queue: str, conn: Connection) -> None:
     async def main() -> None:
         redis = connect_url(url)
-        taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
+        taskq = Taskq(redis, QueueConfig.of(taskq_prefix=PREFIX, queues="*"))
         waiter = Waiter(taskq, Wire(url))
         await taskq.claim(queue, "warm", 1)
         conn.send("ready")
@@ -125,7 +125,9 @@ async def wakeup(url: str, samples: int, bare: bool = False) -> list[float]:
     proc.start()
     assert parent.recv() == "ready"
     redis, wire = connect_url(url), Wire(url)
-    taskq = Taskq(redis, QueueConfig(prefix=PREFIX), wire=wire)  # as the producer runs it
+    taskq = Taskq(
+        redis, QueueConfig.of(taskq_prefix=PREFIX, queues="*"), wire=wire
+    )  # as the producer runs it
     latencies: list[float] = []
     for i in range(samples + 50):
         # Give the claimer time to ack and block again: we measure an *idle* worker waking up.
@@ -160,7 +162,7 @@ async def fill(taskq: Taskq, queue: str, total: int, args: dict[str, object]) ->
 async def drain(url: str, queue: str, streams: int, batch: int) -> tuple[int, float]:
     """Claim + complete (fused with the next claim) until the queue is empty."""
     redis = connect_url(url, max_connections=streams + 2)
-    taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
+    taskq = Taskq(redis, QueueConfig.of(taskq_prefix=PREFIX, queues="*"))
     done = 0
 
     async def stream(n: int) -> None:
@@ -185,7 +187,9 @@ async def drain(url: str, queue: str, streams: int, batch: int) -> tuple[int, fl
 
 async def enqueue_single_rate(url: str, single: int) -> float:
     redis, wire = connect_url(url), Wire(url)
-    taskq = Taskq(redis, QueueConfig(prefix=PREFIX), wire=wire)  # as the producer runs it
+    taskq = Taskq(
+        redis, QueueConfig.of(taskq_prefix=PREFIX, queues="*"), wire=wire
+    )  # as the producer runs it
     await taskq.enqueue("send_email", EMAIL, queue="enq-single")  # load scripts, register queue
     started = time.perf_counter()
     for _ in range(single):
@@ -198,7 +202,7 @@ async def enqueue_single_rate(url: str, single: int) -> float:
 
 async def enqueue_bulk_rate(url: str, bulk: int) -> float:
     redis, wire = connect_url(url), Wire(url)
-    taskq = Taskq(redis, QueueConfig(prefix=PREFIX), wire=wire)
+    taskq = Taskq(redis, QueueConfig.of(taskq_prefix=PREFIX, queues="*"), wire=wire)
     await taskq.enqueue("send_email", EMAIL, queue="enq-bulk")
     started = time.perf_counter()
     for start in range(0, bulk, 1000):
@@ -214,7 +218,7 @@ def sync_single_rate(url: str, n: int) -> float:
     """One job per call from SyncTaskq (blocking I/O), as a Flask or Django app would."""
     taskq = SyncTaskq(
         connect_sync(CoreSettings(redis_url=url, environment="test")),
-        QueueConfig(prefix=PREFIX),
+        QueueConfig.of(taskq_prefix=PREFIX, queues="*"),
         wire=SyncWire(url),
     )
     taskq.enqueue("send_email", EMAIL, queue="enq-sync")
@@ -298,7 +302,7 @@ async def fsync_rates(url: str, single: int, bulk: int) -> dict[str, tuple[float
 
 async def memory_per_job(url: str, jobs: int) -> float:
     redis = connect_url(url)
-    taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
+    taskq = Taskq(redis, QueueConfig.of(taskq_prefix=PREFIX, queues="*"))
     await taskq.enqueue("send_email", EMAIL, queue="mem")  # the queue's fixed keys exist before we measure
     before = int((await redis.info("memory"))["used_memory"])
     for start in range(0, jobs, 1000):
@@ -349,7 +353,7 @@ async def main_async(url: str, server: str, quick: bool) -> Results:
     drains = []
     total = 20_000 if quick else 200_000
     redis = connect_url(url)
-    taskq = Taskq(redis, QueueConfig(prefix=PREFIX))
+    taskq = Taskq(redis, QueueConfig.of(taskq_prefix=PREFIX, queues="*"))
     for streams, batch in ((1, 100), (4, 100)):
         await clean_slate(url)
         queue = f"drain-{streams}-{batch}"

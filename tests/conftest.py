@@ -51,7 +51,14 @@ async def redis(redis_server: LocalRedis) -> AsyncIterator[Redis]:
 
 @pytest.fixture
 def config(prefix: str) -> QueueConfig:
-    return QueueConfig(prefix=prefix, lease_ms=2_000, backoff_base_ms=10, backoff_max_ms=50)
+    # Built through settings, as the services build theirs: the same defaults, the same checks.
+    return QueueConfig.of(
+        taskq_prefix=prefix,
+        lease_seconds=2,
+        retry_backoff_base_seconds=0.01,
+        retry_backoff_max_seconds=0.05,
+        queues="*",
+    )
 
 
 @pytest.fixture

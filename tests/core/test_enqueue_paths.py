@@ -22,7 +22,9 @@ from taskq import (
     Wire,
     connect_sync,
 )
-from taskq.queue import BAND, PLAIN_MAX_JOBS, STREAM_CHUNK, pending_score
+from taskq.commands.enqueue import PLAIN_MAX_JOBS, pending_score
+from taskq.constants import BAND
+from taskq.queue import STREAM_CHUNK
 
 PATHS = [
     "script",
@@ -102,12 +104,12 @@ async def test_claims_follow_priority_then_arrival_whatever_the_path(
 
 
 def test_big_batches_go_through_the_script() -> None:
-    taskq = Taskq(Redis(), QueueConfig())
+    taskq = Taskq(Redis(), QueueConfig.of(queues="*"))
     reqs = [EnqueueRequest("debug.noop", {})]
     assert taskq.prepare_enqueue(reqs * PLAIN_MAX_JOBS).plain is not None
     assert taskq.prepare_enqueue(reqs * (PLAIN_MAX_JOBS + 1)).plain is None
     assert taskq.prepare_enqueue([replace(reqs[0], delay_ms=10)]).plain is None
-    assert Taskq(Redis(), QueueConfig(max_depth=10)).prepare_enqueue(reqs).plain is None
+    assert Taskq(Redis(), QueueConfig.of(queue_max_depth=10, queues="*")).prepare_enqueue(reqs).plain is None
 
 
 def test_the_python_pending_score_is_the_scripts() -> None:
@@ -154,7 +156,9 @@ async def test_a_streamed_batch_that_fails_half_way_writes_nothing_and_keeps_the
     redis: Redis, redis_url: str, config: QueueConfig, queue_name: str
 ) -> None:
     wire = Wire(redis_url)
-    taskq = Taskq(redis, replace(config, max_payload_bytes=2_000), wire=wire)
+    taskq = Taskq(
+        redis, QueueConfig.of(taskq_prefix=config.prefix, max_payload_bytes=2_000, queues="*"), wire=wire
+    )
     reqs = [EnqueueRequest("debug.noop", {"n": i}, queue=queue_name) for i in range(STREAM_CHUNK * 3)]
     reqs[STREAM_CHUNK * 2] = EnqueueRequest("debug.noop", {"blob": "x" * 5_000}, queue=queue_name)
     await wire.execute(("PING",))  # connected

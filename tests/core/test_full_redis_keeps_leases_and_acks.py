@@ -41,7 +41,7 @@ async def fill_to_maxmemory(taskq: Taskq, queue: str) -> None:
 async def test_a_full_redis_renews_leases_and_settles_jobs_but_refuses_new_work(
     own_client: Redis, queue_name: str
 ) -> None:
-    taskq = Taskq(own_client, QueueConfig(prefix="full", lease_ms=60_000))
+    taskq = Taskq(own_client, QueueConfig.of(taskq_prefix="full", lease_seconds=60, queues="*"))
     ids = [(await taskq.enqueue("debug.noop", queue=queue_name)).id for _ in range(4)]
     batch = await taskq.claim(queue_name, "w1", 3)
     done, failed, released = batch.jobs

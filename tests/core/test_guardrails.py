@@ -23,8 +23,9 @@ from taskq import (
     check_redis,
     connect,
 )
+from taskq.commands.enqueue import PLAIN_MAX_JOBS
 from taskq.localserver import LocalRedis, free_port
-from taskq.queue import PLAIN_MAX_JOBS, STREAM_CHUNK
+from taskq.queue import STREAM_CHUNK
 from taskq.scripts import Scripts
 
 
@@ -73,7 +74,7 @@ async def test_full_redis_gives_clear_error_and_no_half_written_job(
     own_server: LocalRedis, own_client: Redis, queue_name: str, batch: int, over_wire: bool
 ) -> None:
     wire = Wire(own_server.url) if over_wire else None
-    taskq = Taskq(own_client, QueueConfig(prefix="oom"), wire=wire)
+    taskq = Taskq(own_client, QueueConfig.of(taskq_prefix="oom", queues="*"), wire=wire)
     accepted = 0
 
     async def fill() -> None:

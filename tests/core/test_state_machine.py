@@ -42,7 +42,12 @@ class QueueMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.redis = Redis.from_url(self.url)
         # Backoff 0: a retried job is due at once, so claim promotes it deterministically.
-        self.taskq = Taskq(self.redis, QueueConfig(prefix=f"sm{uuid.uuid4().hex[:10]}", backoff_base_ms=0))
+        self.taskq = Taskq(
+            self.redis,
+            QueueConfig.of(
+                taskq_prefix=f"sm{uuid.uuid4().hex[:10]}", retry_backoff_base_seconds=0, queues="*"
+            ),
+        )
         self.model: dict[str, ModelJob] = {}
         self.enqueued = 0
         self.stale_tokens: dict[str, int] = {}

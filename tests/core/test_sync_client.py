@@ -49,7 +49,7 @@ async def test_sync_batches_idempotency_and_admission(
     assert (again.id, again.created) == (first.id, False)
     with pytest.raises(IdempotencyConflict):
         sync_taskq.enqueue("debug.noop", queue=queue_name, idempotency_key="k", fingerprint="b")
-    small = SyncTaskq(sync_taskq.redis, QueueConfig(prefix=prefix, max_depth=2))
+    small = SyncTaskq(sync_taskq.redis, QueueConfig.of(taskq_prefix=prefix, queue_max_depth=2, queues="*"))
     with pytest.raises(QueueFull):
         small.enqueue("debug.noop", queue=queue_name)
     assert sync_taskq.get_job("01234567-89ab-7def-8123-456789abcdef") is None

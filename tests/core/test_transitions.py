@@ -199,7 +199,7 @@ async def test_fail_retries_with_backoff_into_scheduled(taskq: Taskq, redis: Red
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
-    config = QueueConfig(backoff_base_ms=100, backoff_max_ms=1_000)
+    config = QueueConfig.of(retry_backoff_base_seconds=0.1, retry_backoff_max_seconds=1)
     for attempts, ceiling in [(1, 100), (2, 200), (3, 400), (4, 800), (5, 1_000), (20, 1_000)]:
         samples = {config.backoff_ms(attempts) for _ in range(50)}
         assert all(ceiling // 2 <= s <= ceiling for s in samples)
@@ -458,7 +458,7 @@ async def test_multi_queue_batch_over_a_full_queue_writes_nothing(
 ) -> None:
     from taskq import EnqueueRequest
 
-    small = Taskq(redis, QueueConfig(prefix=prefix, max_depth=2))
+    small = Taskq(redis, QueueConfig.of(taskq_prefix=prefix, queue_max_depth=2, queues="*"))
     other = f"{queue_name}-other"
     await small.enqueue_many([EnqueueRequest("debug.noop", {}, queue=queue_name)] * 2)
     with pytest.raises(QueueFull):
@@ -511,7 +511,7 @@ async def test_large_batches_enqueue_and_claim_whole(taskq: Taskq, queue_name: s
 async def test_queue_max_depth_refuses_and_writes_nothing(redis: Redis, prefix: str, queue_name: str) -> None:
     from taskq import EnqueueRequest
 
-    small = Taskq(redis, QueueConfig(prefix=prefix, max_depth=3))
+    small = Taskq(redis, QueueConfig.of(taskq_prefix=prefix, queue_max_depth=3, queues="*"))
     for _ in range(2):
         await small.enqueue("debug.noop", queue=queue_name)
     with pytest.raises(QueueFull):
@@ -523,14 +523,14 @@ async def test_queue_max_depth_refuses_and_writes_nothing(redis: Redis, prefix: 
 
 
 async def test_oversized_payload_is_refused_before_redis(redis: Redis, prefix: str, queue_name: str) -> None:
-    small = Taskq(redis, QueueConfig(prefix=prefix, max_payload_bytes=1024))
+    small = Taskq(redis, QueueConfig.of(taskq_prefix=prefix, max_payload_bytes=1024, queues="*"))
     with pytest.raises(PayloadTooLarge):
         await small.enqueue("debug.noop", {"tag": "x" * 2000}, queue=queue_name)
     assert await small.queues() == []
 
 
 async def test_finished_jobs_expire(redis: Redis, prefix: str, queue_name: str) -> None:
-    short = Taskq(redis, QueueConfig(prefix=prefix, result_ttl_ms=50))
+    short = Taskq(redis, QueueConfig.of(taskq_prefix=prefix, result_ttl_seconds=1, queues="*"))
     enq = await short.enqueue("debug.noop", queue=queue_name)
     job = (await short.claim(queue_name, "w", 1)).jobs[0]
     await short.complete(queue_name, [Ack(job.id, job.token)])

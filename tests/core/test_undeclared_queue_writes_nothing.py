@@ -4,8 +4,6 @@ lookup per declared queue."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 from redis.asyncio import Redis
 
@@ -21,12 +19,11 @@ from taskq import (
 )
 from taskq.localserver import LocalRedis
 
-DECLARED = frozenset({"default", "emails"})
-
 
 @pytest.fixture
 def declared(config: QueueConfig) -> QueueConfig:
-    return dataclasses.replace(config, declared=DECLARED)
+    # 'default', the registered tasks' own queues, and 'emails'.
+    return QueueConfig.of(taskq_prefix=config.prefix, queues="emails")
 
 
 async def _untouched(taskq: Taskq, queue: str) -> None:

@@ -1,14 +1,17 @@
 """taskq core: the job model, the task contract, Redis keys and the atomic Lua scripts.
 
-Both services import this package and nothing else knows a Redis key. Start at ``Taskq`` (queue.py).
+Both services import this package and nothing else knows a Redis key. Start at ``Taskq`` (queue.py),
+over the command layer (commands/).
 """
 
+from taskq.config import QueueConfig
 from taskq.errors import (
     BadMessage,
     IdempotencyConflict,
     InvalidTransition,
     JobNotFound,
     NonRetryableError,
+    PayloadTooLarge,
     QueueFull,
     QueueNotDeclared,
     RedisFull,
@@ -34,19 +37,9 @@ from taskq.models import (
     WorkerInfo,
     new_job_id,
 )
-from taskq.queue import (
-    ClaimBatch,
-    DeadPage,
-    EncodedJob,
-    Enqueued,
-    EnqueueRequest,
-    PayloadTooLarge,
-    QueueConfig,
-    ReapResult,
-    Taskq,
-    fingerprint_of,
-)
+from taskq.queue import Taskq, fingerprint_of
 from taskq.redis_client import connect
+from taskq.results import ClaimBatch, DeadPage, EncodedJob, Enqueued, EnqueueRequest, ReapResult
 from taskq.settings import CoreSettings
 from taskq.sync import SyncTaskq, connect_sync
 from taskq.tasks import TaskRegistry, TaskSpec

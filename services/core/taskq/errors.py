@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import enum
 
+from redis import exceptions as rex
+
 
 class ScriptCode(enum.IntEnum):
     """Domain outcomes that scripts return instead of raising (one table for every script)."""
@@ -28,6 +30,12 @@ class RedisUnavailable(TaskqError):
 
 class RedisFull(TaskqError):
     """Redis refused the write because it is out of memory (maxmemory with noeviction)."""
+
+
+class PayloadTooLarge(TaskqError, ValueError):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"job payload is {size} bytes, the limit is {limit}")
+        self.size, self.limit = size, limit
 
 
 class QueueFull(TaskqError):
@@ -87,3 +95,47 @@ class UnknownTask(TaskqError):
 
 class NonRetryableError(Exception):
     """Raise from a handler to dead-letter the job at once, without further attempts."""
+
+
+def translate(exc: BaseException) -> TaskqError | None:
+    """taskq's exception for a redis-py one (None: not a Redis condition, let it through)."""
+    if isinstance(exc, (rex.ConnectionError, rex.TimeoutError, OSError)):
+        return RedisUnavailable(f"Redis unavailable: {type(exc).__name__}")
+    if isinstance(exc, rex.ResponseError):
+        text = str(exc)
+        if text.startswith("OOM") or "maxmemory" in text:
+            return RedisFull("Redis is out of memory (maxmemory reached): nothing was written")
+        if text.startswith(("NOAUTH", "WRONGPASS")):
+            return RedisUnavailable("Redis refused the credentials")
+        if text.startswith(("LOADING", "BUSY", "MASTERDOWN", "READONLY")):
+            return RedisUnavailable(f"Redis is not ready: {text.split(' ', 1)[0]}")
+    return None
+
+
+class _RedisErrors:
+    """Translate redis-py's exceptions into taskq's (a timeout may hide a write that happened).
+
+    A plain class, usable with ``with`` and ``async with``: it wraps every call on the hot path, and
+    a generator-based context manager costs several microseconds per use."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is not None and (translated := translate(exc)) is not None:
+            raise translated from exc
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: object
+    ) -> None:
+        self.__exit__(kind, exc, tb)
+
+
+_REDIS_ERRORS = _RedisErrors()
+
+
+def redis_errors() -> _RedisErrors:
+    return _REDIS_ERRORS

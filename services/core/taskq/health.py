@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from redis import exceptions as rex
 from redis.asyncio import Redis
 
-from taskq.queue import redis_errors
+from taskq.errors import redis_errors
 from taskq.scripts import Scripts
 
 

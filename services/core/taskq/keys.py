@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 QUEUE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-PREFIX_RE = re.compile(r"^[A-Za-z0-9_.\-]{1,32}$")
 
 
 @lru_cache(maxsize=4096)  # on every enqueue's path; only valid names are remembered (errors are not)
@@ -123,13 +122,6 @@ class GlobalKeys:
     def worker(self, worker_id: str) -> str:
         """HASH describing one worker, with a TTL of a few heartbeats."""
         return f"{self.prefix}:worker:{worker_id}"
-
-    def cron_tick(self, name: str, tick: int) -> str:
-        """STRING set NX once per periodic job and tick: the first worker to set it fires the job."""
-        return f"{self.prefix}:cron:{name}:{tick}"
-
-    def lock(self, name: str) -> str:
-        return f"{self.prefix}:lock:{name}"
 
     def idempotency(self, key: str) -> str:
         """STRING '<queue> <fingerprint>' with a TTL: the one request an Idempotency-Key names,

@@ -1,45 +1,27 @@
-"""Loads the Lua scripts in ``lua/`` once per process and registers them with a client.
+"""Finds the Lua scripts in ``lua/``, loads them once per process, and names each by its SHA.
 
 A script may say ``--@include _lib.lua`` on a line of its own: the helper file is inlined there, so
 each script sent to Redis is self-contained (EVALSHA needs one body per SHA). ``--@const NAME`` lines
-take their value from ``taskq.constants``, the one place Python and Lua share numbers. ``register_script``
-gives EVALSHA with a NOSCRIPT fallback, so a Redis restart that empties the script cache heals itself.
+take their value from ``taskq.constants``, the one place Python and Lua share numbers. Files whose
+name starts with ``_`` are includes, every other ``lua/*.lua`` is a script: the list is the directory,
+written nowhere else. Callers send EVALSHA and, on NOSCRIPT (a restart or SCRIPT FLUSH emptied
+Redis's cache), load the script and send it again (``taskq.commands.executor``).
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
-
-from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
 
 from taskq import constants
 
 _INCLUDE = re.compile(r"^--@include (?P<name>[\w.]+)$", re.MULTILINE)
 _CONST = re.compile(r"^--@const (?P<name>[A-Z][A-Z0-9_]*)$", re.MULTILINE)
-
-SCRIPT_NAMES = (
-    "enqueue",
-    "claim",
-    "heartbeat",
-    "complete",
-    "fail",
-    "release",
-    "reap",
-    "promote",
-    "cancel",
-    "dead_retry",
-    "dead_purge",
-    "progress",
-    "stats",
-)
 
 
 def _read(name: str) -> str:
@@ -67,59 +49,45 @@ def _with_constants(text: str) -> str:
     return _CONST.sub(value, text)
 
 
+def script_names() -> tuple[str, ...]:
+    """Every script of ``lua/`` (includes, named ``_*.lua``, left out), sorted."""
+    files = resources.files("taskq").joinpath("lua").iterdir()
+    return tuple(sorted(f.name[:-4] for f in files if f.name.endswith(".lua") and not f.name.startswith("_")))
+
+
 @dataclass(frozen=True, slots=True)
-class Scripts:
-    enqueue: AsyncScript
-    claim: AsyncScript
-    heartbeat: AsyncScript
-    complete: AsyncScript
-    fail: AsyncScript
-    release: AsyncScript
-    reap: AsyncScript
-    promote: AsyncScript
-    cancel: AsyncScript
-    dead_retry: AsyncScript
-    dead_purge: AsyncScript
-    progress: AsyncScript
-    stats: AsyncScript
+class Script:
+    name: str
+    source: str
+    #: EVALSHA's name for it: the SHA1 of the source Redis is sent.
+    sha: str
 
     @classmethod
-    def register(cls, redis: Redis) -> Scripts:
-        return cls(**{name: redis.register_script(script_source(name)) for name in SCRIPT_NAMES})
+    def load(cls, name: str) -> Script:
+        source = script_source(name)
+        return cls(name, source, hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest())
 
-    async def run_pipelined(
-        self,
-        redis: Redis,
-        calls: Sequence[tuple[AsyncScript, Sequence[Any], Sequence[Any]]],
-        prelude: Callable[[Pipeline], object] | None = None,
-    ) -> list[Any]:
-        """Run several script calls (after ``prelude``'s plain commands) in one round trip.
 
-        redis-py's own pipelined scripts ask SCRIPT EXISTS before every execute, which doubles the
-        round trips; this sends EVALSHA straight away and, only when Redis answers NOSCRIPT (a
-        restart or SCRIPT FLUSH emptied its cache), loads the scripts and re-runs the calls that
-        failed. Returns the script replies only (errors as exception objects, in call order).
-        """
-        pipe = redis.pipeline(transaction=False)
-        if prelude is not None:
-            prelude(pipe)
-        skip = len(pipe.command_stack)
-        for script, keys, args in calls:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
-        replies: list[Any] = list(await pipe.execute(raise_on_error=False))[skip:]
-        missing = [i for i, reply in enumerate(replies) if isinstance(reply, NoScriptError)]
-        if missing:
-            await self.load_all(redis)
-            retry = redis.pipeline(transaction=False)
-            for i in missing:
-                script, keys, args = calls[i]
-                retry.evalsha(script.sha, len(keys), *keys, *args)
-            for i, reply in zip(missing, await retry.execute(raise_on_error=False), strict=True):
-                replies[i] = reply
-        return replies
+@functools.cache
+def all_scripts() -> Mapping[str, Script]:
+    return {name: Script.load(name) for name in script_names()}
 
-    async def load_all(self, redis: Redis) -> None:
-        """SCRIPT LOAD every script (readiness: proves Redis accepts them, warms the cache)."""
-        for name in SCRIPT_NAMES:
-            script: AsyncScript = getattr(self, name)
-            await redis.script_load(script.script)
+
+def script(name: str) -> Script:
+    return all_scripts()[name]
+
+
+class Scripts:
+    """Every script, for readiness checks that load them all (SCRIPT LOAD proves Redis accepts them)."""
+
+    def __init__(self) -> None:
+        self.by_name = all_scripts()
+
+    @classmethod
+    def register(cls, redis: Any = None) -> Scripts:  # the client is unused: SHAs need none
+        return cls()
+
+    async def load_all(self, redis: Any) -> None:
+        """SCRIPT LOAD every script over an asyncio redis-py client (warms the cache)."""
+        for s in self.by_name.values():
+            await redis.script_load(s.source)

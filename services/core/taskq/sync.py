@@ -1,22 +1,26 @@
 """``SyncTaskq``: enqueue and read jobs from code that is not asyncio (Flask, Django, scripts, cron).
 
-Same scripts, same payloads, same guarantees as ``Taskq``, over redis-py's blocking client: the
-planning (payloads, keys, arguments) and the reading of replies are ``Taskq``'s own, only the I/O
-differs. A blocking client also costs less CPU per call than the asyncio one, so a loop of single
-enqueues runs faster here.
+Same commands, same payloads, same guarantees as ``Taskq``: the planning (payloads, keys, arguments)
+and the reading of replies are the command layer's (``taskq.commands``), only the executor differs
+(redis-py's blocking client, or a ``SyncWire``). A blocking client also costs less CPU per call than
+the asyncio one, so a loop of single enqueues runs faster here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any, Unpack
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from taskq.commands import CommandSet, Planner, plain
+from taskq.commands.base import text
+from taskq.commands.sync_executor import SyncExecutor, SyncRedisExecutor, SyncWireExecutor
+from taskq.config import QueueConfig
 from taskq.models import Job, job_from_hash
-from taskq.queue import Enqueued, EnqueueRequest, QueueConfig, Taskq, exec_results, redis_errors
+from taskq.results import Enqueued, EnqueueOptions, EnqueueRequest
 from taskq.settings import CoreSettings
 from taskq.wire import SyncWire
 
@@ -34,15 +38,15 @@ def connect_sync(settings: CoreSettings, *, max_connections: int = 64) -> redis.
 
 
 class SyncTaskq:
-    def __init__(
-        self, client: redis.Redis, config: QueueConfig | None = None, *, wire: SyncWire | None = None
-    ) -> None:
+    def __init__(self, client: redis.Redis, config: QueueConfig, *, wire: SyncWire | None = None) -> None:
         self.redis = client
-        # Scripts registered on the blocking client: Taskq plans, this class does the I/O.
-        self._plan = Taskq(cast(Any, client), config)
-        self.config = self._plan.config
+        self.config = config
+        self.commands = CommandSet(config)
+        self.planner = Planner(config)
+        self.executor: SyncExecutor = SyncRedisExecutor(client)
         #: When given, plain enqueues go over this lean connection instead of redis-py's.
         self.wire = wire
+        self.fast: SyncExecutor = self.executor if wire is None else SyncWireExecutor(wire)
 
     @classmethod
     def from_settings(
@@ -59,71 +63,40 @@ class SyncTaskq:
         self,
         task: str,
         args: Mapping[str, Any] | None = None,
-        *,
-        queue: str = "default",
-        priority: int = 5,
-        delay_ms: int = 0,
-        max_attempts: int | None = None,
-        timeout: float | None = None,
-        idempotency_key: str | None = None,
-        fingerprint: str | None = None,
+        **options: Unpack[EnqueueOptions],
     ) -> Enqueued:
-        req = EnqueueRequest(
-            task, args or {}, queue, priority, delay_ms, max_attempts, timeout, idempotency_key, fingerprint
-        )
+        req = EnqueueRequest(task, args or {}, **options)
         return self.enqueue_many([req])[0]
 
     def enqueue_many(self, requests: Sequence[EnqueueRequest]) -> list[Enqueued]:
         """As ``Taskq.enqueue_many``: atomic per queue, all queues in one round trip."""
-        batch = self._plan.prepare_enqueue(requests)
-        with redis_errors():
-            if len(batch.calls) > 1 and self.config.max_depth > 0:
-                self._check_depths(batch.by_queue)
-            # The registry before the jobs, as Taskq does (a job outside it is not found by id).
-            if new_queues := self._plan.unregistered(batch.by_queue):
-                self.redis.sadd(self._plan.keys.queues, *new_queues)
-                self._plan._known_queues.update(new_queues)
-            if batch.plain is not None:
-                replies: list[Any] = [self._transaction(batch.plain)]
-            elif len(batch.calls) == 1:
-                script, keys, args = batch.calls[0]
-                replies = [script(keys=keys, args=args)]
-            else:
-                pipe = self.redis.pipeline(transaction=False)
-                for script, keys, args in batch.calls:
-                    script(keys=keys, args=args, client=pipe)
-                replies = pipe.execute(raise_on_error=False)
-        return self._plan.collect_enqueued(batch, replies)
-
-    def _transaction(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        if self.wire is not None:
-            return exec_results(self.wire.execute(("MULTI",), *commands, ("EXEC",)))
-        pipe = self.redis.pipeline(transaction=True)
-        for command in commands:
-            pipe.execute_command(*command)  # type: ignore[no-untyped-call]
-        return list(pipe.execute())
-
-    def _check_depths(self, by_queue: Mapping[str, Sequence[object]]) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        for queue in by_queue:
-            qk = self._plan.queue_keys(queue)
-            pipe.zcard(qk.pending)
-            pipe.zcard(qk.scheduled)
-        self._plan.refuse_overflow(by_queue, pipe.execute())
+        batch = self.planner.prepare(requests, lambda queue: self.commands[queue].enqueue)
+        if len(batch.calls) > 1 and self.config.max_depth > 0:
+            keys = (self.commands[queue].keys for queue in batch.by_queue)
+            self.planner.refuse_overflow(
+                batch.by_queue, self.executor.run_many(self.planner.depth_calls(keys))
+            )
+        # The registry before the jobs, as Taskq does (a job outside it is not found by id).
+        if new_queues := self.planner.unregistered(batch.by_queue):
+            self.executor.run(self.planner.register(new_queues))
+            self.planner.registered(new_queues)
+        if batch.plain is not None:
+            self.fast.transaction(batch.plain)
+            return batch.collect(())
+        if len(batch.calls) == 1:
+            return batch.collect([self.fast.run(batch.calls[0])])
+        return batch.collect(self.executor.run_many(batch.calls))
 
     def get_job(self, job_id: str, queue: str | None = None) -> Job | None:
-        with redis_errors():
-            names = [queue] if queue else self._plan.declared_queues()
-            if names is None:  # QUEUES=*: every queue of the registry
-                members: Any = self.redis.smembers(self._plan.keys.queues)
-                names = sorted(bytes(m).decode() for m in members)
-            if not names:
-                return None
-            pipe = self.redis.pipeline(transaction=False)
-            for name in names:
-                pipe.hgetall(self._plan.queue_keys(name).job(job_id))
-            found = pipe.execute()
+        names: Sequence[str] | None = [queue] if queue else self.planner.declared_sorted()
+        if names is None:  # QUEUES=*: every queue of the registry
+            names = sorted(text(m) for m in self.executor.run(plain("SMEMBERS", self.commands.keys.queues)))
+        if not names:
+            return None
+        found = self.executor.run_many(
+            [plain("HGETALL", self.commands[name].keys.job(job_id)) for name in names]
+        )
         for name, fields in zip(names, found, strict=True):
             if fields:
-                return job_from_hash(job_id, name, {k.decode(): v for k, v in fields.items()})
+                return job_from_hash(job_id, name, {text(k): v for k, v in fields.items()})
         return None

@@ -14,10 +14,12 @@ the worker hands them back (no attempt lost).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from taskq.errors import RedisUnavailable
-from taskq.queue import ClaimBatch, Taskq, _due, _parse_claimed, _s, redis_errors
+from taskq.commands.base import text
+from taskq.commands.executor import WireExecutor
+from taskq.errors import redis_errors
+from taskq.queue import Taskq
+from taskq.results import ClaimBatch
 from taskq.settings import CoreSettings
 from taskq.wire import Wire
 
@@ -29,6 +31,7 @@ class Waiter:
     def __init__(self, taskq: Taskq, wire: Wire) -> None:
         self.taskq = taskq
         self.wire = wire
+        self.executor = WireExecutor(wire)
 
     @classmethod
     def from_settings(
@@ -43,37 +46,26 @@ class Waiter:
         Returns the queue woken for, None on timeout."""
         markers = {self.taskq.queue_keys(q).marker: q for q in queues}
         wait = max(0.001, timeout)
-        got = (await self._execute([("BZPOPMIN", *markers, f"{wait:.3f}")], wait + GRACE))[0]
-        return None if got is None else markers[_s(got[0])]
+        got = await self.executor.blocking(("BZPOPMIN", *markers, f"{wait:.3f}"), wait + GRACE)
+        return None if got is None else markers[text(got[0])]
 
     async def wait_and_claim(self, queue: str, worker_id: str, n: int, timeout: float) -> ClaimBatch:
         """Block until work may be waiting in ``queue`` (or ``timeout`` passes), then claim up to n,
         in one round trip. An empty batch means the wait timed out or another worker was faster."""
-        marker = self.taskq.queue_keys(queue).marker
+        commands = self.taskq.commands[queue]
         wait = max(0.001, timeout)
         nonce = self.taskq.nonces.take(queue)
-        claim = self.taskq.claim_command(queue, worker_id, n, nonce)
+        claim = commands.claim(worker_id, n, nonce)
         try:
-            flat = (await self._execute([("BZPOPMIN", marker, f"{wait:.3f}"), claim], wait + GRACE))[1]
+            _, batch = await self.executor.behind(
+                ("BZPOPMIN", commands.keys.marker, f"{wait:.3f}"), claim, wait + GRACE
+            )
         except BaseException:
             # The deadline passed (or the connection dropped) after the pop: the claim may have run.
             # The next claim of this queue asks for its jobs (taskq.claims).
             self.taskq.nonces.doubt(queue, nonce)
             raise
-        return ClaimBatch(_parse_claimed(queue, flat, 1), _due(flat[0]))
-
-    async def _execute(self, commands: list[tuple[Any, ...]], timeout: float) -> list[Any]:
-        with redis_errors():
-            try:
-                # After a restart emptied the script cache the claim is run again, not the pop: its
-                # marker is consumed, and the claim needs none.
-                replies = await self.taskq.on_wire(self.wire, *commands, timeout=timeout)
-            except TimeoutError as exc:
-                raise RedisUnavailable("Redis did not answer a blocking wait in time") from exc
-            for reply in replies:
-                if isinstance(reply, Exception):
-                    raise reply
-        return replies
+        return batch
 
     async def interrupt(self) -> bool:
         """End a wait blocked right now, as if it timed out (a pipelined claim still runs and returns

@@ -11,8 +11,9 @@ from datetime import UTC, datetime
 
 from redis.asyncio.client import Pipeline
 
+from taskq.errors import redis_errors
 from taskq.models import WorkerInfo, dumps, ms_to_datetime
-from taskq.queue import Taskq, redis_errors
+from taskq.queue import Taskq
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from pydantic import (
 )
 
 from taskq import Job
+from taskq.constants import DEFAULT_PRIORITY, MAX_PRIORITY
 from taskq.keys import QUEUE_NAME_RE
 
 #: A job id is a canonical UUID (core makes UUIDv7s). Checked before it goes anywhere near a key.
@@ -67,7 +68,9 @@ class JobRequest(_Strict):
     queue: str | None = Field(
         default=None, pattern=QUEUE_NAME_RE.pattern, description="Queue; the task's own queue when omitted"
     )
-    priority: JsonInt = Field(default=5, ge=0, le=9, description="0-9, 9 most urgent")
+    priority: JsonInt = Field(
+        default=DEFAULT_PRIORITY, ge=0, le=MAX_PRIORITY, description="0-9, 9 most urgent"
+    )
     delay_seconds: float | None = Field(
         default=None, ge=0, le=MAX_DELAY_SECONDS, description="Run no earlier than this many seconds from now"
     )
