@@ -4,6 +4,7 @@ Wire, from the asyncio or the blocking client. Whichever way a job went, it must
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -84,8 +85,9 @@ async def test_every_path_writes_the_same_job(
         assert job.status.value == "queued"
         score = await redis.zscore(qk.pending, job_id)
         assert score is not None
-        # The priority band, then a millisecond of this enqueue (whichever clock took it).
+        # The priority band, then the job's created_at: one clock for the script and the MULTI.
         assert int(score) // BAND == 9 - req.priority
+        assert int(score) % BAND == json.loads(stored[b"payload"])["created_at"]
         assert abs(int(score) % BAND - before_ms) < 60_000
     stats = await taskq.stats(queue_name)
     assert (stats.pending, stats.counters["enqueued"]) == (2, 2)

@@ -8,11 +8,12 @@ same command: the same keys, the same writes (the job hash, the pending entry, t
 the counter), as atomic (all or nothing; a full Redis refuses the whole transaction at queueing
 time). ``tests/core/test_enqueue_paths.py`` runs both and compares what they leave in Redis.
 
-The clock: a plain job's pending score takes its millisecond from the payload's ``created_at`` (the
-producer's clock, the acceptance time it records and answers with); the script takes Redis ``TIME``.
-That ms only orders jobs within a priority band (FIFO), never decides a lease or a due time, which
-stay on Redis's clock in both encodings. (For the script to score by ``created_at`` too it needs
-``created_at`` as one more per-item argument; until then the two agree to within the clocks' skew.)
+The clock: in both encodings a ready job's pending score takes its millisecond from the payload's
+``created_at`` (the producer's clock, the acceptance time it records and answers with; the script
+gets it as a per-item argument), because a MULTI cannot read Redis's clock. That ms only orders
+jobs within a priority band (FIFO), never decides a lease or a due time, which stay on Redis
+``TIME``. Producers whose clocks disagree interleave their jobs by their own clocks: keep them
+NTP-synced.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ class Enqueue(QueueCommand):
             job = qk.job(payload.id)
             keys += [job, qk.idempotency(idem) if idem else job]
             fp = (req.fingerprint or "*") if idem else ""
-            args += [payload.id, body, req.priority, max(0, int(req.delay_ms)), fp]
+            args += [payload.id, body, req.priority, max(0, int(req.delay_ms)), fp, payload.created_at]
 
         def parse(reply: Sequence[Any]) -> list[Enqueued]:
             code = int(reply[0])

@@ -11,7 +11,8 @@
 -- KEYS[1] pending   KEYS[2] scheduled   KEYS[3] marker   KEYS[4] stats
 -- KEYS[4 + 2i - 1]  job hash of item i      KEYS[4 + 2i]  idempotency key of item i (unused if no fp)
 -- ARGV[1] idempotency TTL ms (a delayed item's key lives its delay longer)   ARGV[2] max depth (0: unlimited)
--- ARGV[3 + 5(i-1) ..] per item: id, payload, priority, delay ms, fingerprint ('' when no key)
+-- ARGV[3 + 6(i-1) ..] per item: id, payload, priority, delay ms, fingerprint ('' when no key),
+--   created_at ms (the payload's, producer clock: its FIFO place in the band, as the plain MULTI scores)
 -- Returns: {code, enqueued_total_after} then per item {code, id, fingerprint}
 --   code 1 created, 2 existing (idempotent repeat); or {-4, depth} queue full, {-5, item, job id} conflict
 
@@ -27,7 +28,8 @@ local function idempotency_of(i) return KEYS[4 + 2 * i] end
 
 local idem_ttl = tonumber(ARGV[1])
 local max_depth = tonumber(ARGV[2])
-local FIRST_ITEM = 3  -- each item is 5 ARGV from here on: id, payload, priority, delay ms, fingerprint
+local FIRST_ITEM = 3  -- the items start here, each ITEM_ARGS long (see the header)
+local ITEM_ARGS = 6
 
 local n = (#KEYS - 4) / 2
 
@@ -35,7 +37,7 @@ local out = {}
 local new = 0
 local seen = {}  -- idempotency keys used earlier in this same batch
 for i = 1, n do
-  local a = FIRST_ITEM + 5 * (i - 1)
+  local a = FIRST_ITEM + ITEM_ARGS * (i - 1)
   local fp = ARGV[a + 4]
   local ik = idempotency_of(i)
   local existing = nil
@@ -66,8 +68,9 @@ local now = now_ms()
 local ready, later = {}, {}
 for i = 1, n do
   if out[3 * i - 2] == 1 then
-    local a = FIRST_ITEM + 5 * (i - 1)
+    local a = FIRST_ITEM + ITEM_ARGS * (i - 1)
     local id, payload, priority, delay, fp = ARGV[a], ARGV[a + 1], ARGV[a + 2], tonumber(ARGV[a + 3]), ARGV[a + 4]
+    local created = tonumber(ARGV[a + 5])
     local jk = job_of(i)
     if delay > 0 then
       local due = fmt(now + delay)
@@ -76,7 +79,9 @@ for i = 1, n do
       later[#later + 1] = id
     else
       redis.call('HSET', jk, 'payload', payload, 'status', 'queued', 'priority', priority)
-      ready[#ready + 1] = pending_score(priority, now)
+      -- The FIFO place in the band is the job's created_at (producer clock), as the plain MULTI
+      -- scores it: both encodings of an enqueue order jobs the same way. Due times stay on TIME.
+      ready[#ready + 1] = pending_score(priority, created)
       ready[#ready + 1] = id
     end
     if fp ~= '' then
