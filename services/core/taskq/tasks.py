@@ -109,8 +109,6 @@ class TaskSpec:
     args_model: type[TaskArgs]
     description: str
     queue: str = "default"
-    #: Runs in a killable child process (CPU-bound, or needs a hard timeout).
-    isolated: bool = False
     debug: bool = False
 
     def json_schema(self) -> dict[str, Any]:
@@ -128,8 +126,8 @@ DEBUG_TASKS: tuple[TaskSpec, ...] = (
     TaskSpec("debug.sleep", SleepArgs, "Sleep without blocking the event loop", debug=True),
     TaskSpec("debug.hold", HoldArgs, "Block a thread, recording start and end in a ledger", debug=True),
     TaskSpec("debug.fail", FailArgs, "Raise an error (retryable or not)", debug=True),
-    TaskSpec("debug.crash", CrashArgs, "Kill the worker process mid-job", isolated=False, debug=True),
-    TaskSpec("debug.spin", SpinArgs, "Busy-loop holding the GIL", isolated=False, debug=True),
+    TaskSpec("debug.crash", CrashArgs, "Kill the worker process mid-job", debug=True),
+    TaskSpec("debug.spin", SpinArgs, "Busy-loop holding the GIL", debug=True),
 )
 
 
