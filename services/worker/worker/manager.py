@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 import time
@@ -195,7 +196,7 @@ class Worker:
         """Record a failed execution; retried through an outage while the lease holds."""
         q, job = self.taskq, h.job
 
-        async def fail() -> str:
+        async def record() -> str:
             status = await q.fail(
                 job.queue,
                 job.id,
@@ -209,7 +210,7 @@ class Worker:
 
         # fail runs at maxmemory too: success says Redis answers, not that it has room
         status = await self.outage.retry_while_leased(
-            "fail", fail, lambda: self.slots.lease_alive(h), room=False
+            "fail", record, lambda: self.slots.lease_alive(h), room=False
         )
         if status is LAPSED:
             log.warning("failure not recorded: the lease expired", extra={"job_id": job.id})
@@ -330,13 +331,8 @@ class Worker:
             by_queue.setdefault(h.job.queue, []).append(h)
         for queue, group in by_queue.items():
             pairs = [(h.job.id, h.job.token) for h in group]
-
-            def leased(group: list[Held] = group) -> bool:
-                return any(self.slots.lease_alive(h) for h in group)
-
-            async def release(pairs: list[tuple[str, int]] = pairs, queue: str = queue) -> int:
-                return await self.taskq.release(queue, pairs)
-
+            release = functools.partial(self.taskq.release, queue, pairs)
+            leased = functools.partial(self._any_leased, group)
             released = await self.outage.retry_while_leased("release", release, leased, room=False)
             if released is LAPSED:
                 log.warning("could not hand back: the jobs return when their leases expire")
@@ -344,3 +340,6 @@ class Worker:
                 log.info("handed back", extra={"queue": queue, "jobs": len(pairs), "released": released})
             for h in group:
                 self.slots.forget(h)
+
+    def _any_leased(self, jobs: list[Held]) -> bool:
+        return any(self.slots.lease_alive(h) for h in jobs)
