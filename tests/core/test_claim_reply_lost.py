@@ -31,7 +31,7 @@ from taskq import (
     connect,
 )
 from taskq.localserver import LocalRedis
-from worker.runner import Worker
+from worker.manager import Worker
 from worker.state import new_identity
 from worker.testing import TERMINAL, wait_status, worker_settings
 

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from taskq import Taskq, TaskRegistry, Waiter, connect
 from worker.lease import Identity
-from worker.runner import Worker
+from worker.manager import Worker
 from worker.settings import WorkerSettings
 from worker.state import new_identity
 from worker.testing import RunningWorker, WorkerProcess, settings_env, worker_settings

@@ -89,7 +89,9 @@ async def test_a_result_finished_during_an_outage_is_acked_when_redis_returns(
     await asyncio.to_thread(own_redis.stop)
 
     async def finished_locally() -> bool:
-        return any(job_id == ack.id for items in handle.worker.acks.values() for ack, _ in items)
+        # Its run ended here, and its outcome waits to reach Redis: the job is still held.
+        h = handle.worker.slots.held.get(job_id)
+        return h is not None and h.task is not None and h.task.done()
 
     await wait_for(finished_locally, 10, "the job to finish while Redis is down")
     await asyncio.to_thread(own_redis.start)
@@ -114,7 +116,7 @@ async def test_a_result_whose_lease_expired_during_the_outage_is_dropped_and_run
     await asyncio.to_thread(own_redis.stop)
 
     async def dropped() -> bool:
-        return "result dropped" in caplog.text and job_id not in handle.worker.held
+        return "result dropped" in caplog.text and job_id not in handle.worker.slots.held
 
     await wait_for(dropped, 15, "the result to be dropped once its lease is gone")
     await asyncio.to_thread(own_redis.start)

@@ -13,6 +13,7 @@ import pytest
 
 from taskq import DeadReason, JobPayload, JobStatus, Taskq
 from worker.settings import WorkerSettings
+from worker.slots import StopReason
 from worker.testing import TERMINAL, RunningWorker, wait_for, wait_status
 
 Start = Callable[..., Awaitable[RunningWorker]]
@@ -264,17 +265,17 @@ async def test_a_job_taken_away_is_stopped_here_and_run_again(
     handle = await start_worker(settings)
     job_id = (await taskq.enqueue("debug.sleep", {"seconds": 30})).id
     await wait_status(taskq, job_id, {JobStatus.RUNNING})
-    first = handle.worker.held[job_id]
+    first = handle.worker.slots.held[job_id]
     # Take the job away (as the reaper does after a lease expiry): the token the worker holds is dead.
     assert await taskq.release("default", [(job_id, first.job.token)]) == 1
 
     async def replaced() -> bool:
-        again = handle.worker.held.get(job_id)
+        again = handle.worker.slots.held.get(job_id)
         stopped = first.task is not None and first.task.done()
         return stopped and again is not None and again is not first and again.task is not None
 
     await wait_for(replaced, 5, f"the stale run to be stopped ({how}) and the job run again")
-    assert first.stop_reason == "lost"
+    assert first.stop_reason is StopReason.LOST
 
 
 async def _blocked_in_redis(taskq: Taskq, waiter_id: int | None) -> bool:

@@ -22,11 +22,11 @@ async def test_a_late_lost_answer_for_the_old_lease_leaves_the_new_run_alone(
     job_id = (await client.enqueue("debug.sleep", {"seconds": 1.5, "tag": "done"})).id
 
     async def running() -> bool:
-        h = worker.held.get(job_id)
+        h = worker.slots.held.get(job_id)
         return h is not None and h.task is not None
 
     await wait_for(running, 10, "the job to run")
-    old_token = worker.held[job_id].job.token
+    old_token = worker.slots.held[job_id].job.token
 
     # Its lease runs out (as if the worker had stalled) and the reaper takes it back; this worker
     # has a free slot and claims it again.
@@ -34,7 +34,7 @@ async def test_a_late_lost_answer_for_the_old_lease_leaves_the_new_run_alone(
     assert (await client.reap("default")).requeued == 1
 
     async def claimed_again() -> bool:
-        h = worker.held.get(job_id)
+        h = worker.slots.held.get(job_id)
         return h is not None and h.job.token != old_token and h.task is not None
 
     await wait_for(claimed_again, 10, "the job to be claimed again by the same worker")

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from taskq import JobStatus, Taskq
 from worker.handlers.debug import LedgerLine, read_ledger
+from worker.manager import EXIT_JOBS_LEFT_RUNNING
 from worker.settings import WorkerSettings
-from worker.shutdown import EXIT_JOBS_LEFT_RUNNING
 from worker.testing import TERMINAL, WorkerProcess, wait_for, wait_status
 
 

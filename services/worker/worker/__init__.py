@@ -4,9 +4,10 @@ Entry points: ``python -m worker`` (run), ``python -m worker check`` (healthchec
 burst`` (drain the queues, then exit). Modules, from the outside in:
 
 - ``settings``: ``WorkerSettings`` (env) and the queue order; ``__main__``: wiring and the healthcheck.
-- ``runner``: ``Worker``, the claim loop, the ack flusher, the jobs in hand; ``shutdown``: graceful stop.
+- ``manager``: ``Worker``, the manager of job runners: jobs in hand, their outcomes, graceful stop.
+- ``slots``: the jobs held and the slots free; ``claims``: the claim loop; ``acks``: the ack flusher.
 - ``lease``: the lease thread (renewals, registry, reaper, promoter); ``connection``: outage handling.
-- ``jobs``, ``decode``, ``execution``, ``deadlines``: one job from claim to outcome.
+- ``job_runner``, ``decode``, ``execution``, ``deadlines``: one job from claim to outcome.
 - ``handlers``: the task handlers and how each runs (event loop, thread, child process).
 - ``cron``: scheduled jobs; ``logs``: JSON lines; ``testing``: helpers for suites that drive a worker.
 

@@ -21,9 +21,8 @@ from worker.cron import validate_cron
 from worker.handlers.report import sweep_reports_forever
 from worker.lease import Identity
 from worker.logs import setup_logging
-from worker.runner import Worker
+from worker.manager import EXIT_JOBS_LEFT_RUNNING, Worker
 from worker.settings import WorkerSettings
-from worker.shutdown import EXIT_JOBS_LEFT_RUNNING
 from worker.state import new_identity, read_worker_id, write_worker_id
 
 log = logging.getLogger("taskq.worker")

@@ -1,13 +1,18 @@
-"""Riding out a Redis outage: capped exponential backoff with full jitter, and one log line per state
-change (not per attempt), shared by the event loop and the lease thread."""
+"""Riding out a Redis outage: capped exponential backoff with equal jitter, one log line per state change
+(not per attempt) shared by the event loop and the lease thread, and ``Outage.retry_while_leased``, the
+one way the worker retries a write it owes Redis (a failure, a hand-back, an ack, a cron tick)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import enum
 import logging
 import random
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -15,6 +20,8 @@ from redis.exceptions import RedisError
 from taskq import RedisFull, RedisUnavailable
 
 log = logging.getLogger("taskq.worker")
+
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -24,7 +31,8 @@ class Backoff:
     attempt: int = 0
 
     def next_delay(self) -> float:
-        """The next wait: uniform in [0, min(cap, base * 2^attempt)] so a fleet does not retry in step."""
+        """The next wait: uniform in [ceiling/2, ceiling], ceiling = min(cap, base * 2^attempt) ("equal
+        jitter"): spread so a fleet does not retry in step, yet never much shorter than the backoff."""
         ceiling = min(self.cap, self.base * 2**self.attempt)
         self.attempt = min(self.attempt + 1, 30)
         return random.uniform(ceiling / 2, ceiling)
@@ -106,3 +114,60 @@ class RedisState:
             was, self._down = self._down, None
         if was is not None:
             log.warning(_UP[was])
+
+
+class Lapsed(enum.Enum):
+    """What ``retry_while_leased`` returns when it gave up: the write no longer matters."""
+
+    LAPSED = "lapsed"
+
+
+LAPSED = Lapsed.LAPSED
+
+
+class Outage:
+    """How a loop of the worker meets a failed Redis call: the state notes it (logged once), the pool's
+    connections are dropped when Redis was unreachable (they are all dead after a restart), and the
+    retry waits with backoff, cut short by a hard stop."""
+
+    def __init__(
+        self,
+        state: RedisState,
+        reconnect: Callable[[], Awaitable[None]],
+        hard_stop: asyncio.Event | None = None,
+    ) -> None:
+        self.state, self.reconnect, self.hard_stop = state, reconnect, hard_stop
+
+    async def failed(self, where: str, exc: Exception) -> None:
+        self.state.failed(where, exc)
+        if isinstance(exc, RedisUnavailable):
+            await self.reconnect()
+
+    async def pause(self, seconds: float) -> None:
+        """Wait before a retry; a hard stop cuts it short."""
+        if self.hard_stop is None:
+            await asyncio.sleep(seconds)
+            return
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.hard_stop.wait()
+
+    async def retry_while_leased(
+        self, where: str, call: Callable[[], Awaitable[T]], leased: Callable[[], bool], *, room: bool = True
+    ) -> T | Lapsed:
+        """Run ``call`` until it goes through, retrying through an outage for as long as ``leased()``
+        says the write still matters (a job's lease holds; a cron tick's window is open) and no hard stop
+        came. ``leased`` is asked after each failure, never before the first try. ``room=False``: a call
+        Redis runs even at maxmemory (see ``RedisState.succeeded``)."""
+        backoff = Backoff()
+        while True:
+            try:
+                result = await call()
+            except REDIS_ERRORS as exc:
+                await self.failed(where, exc)
+                if not leased() or (self.hard_stop is not None and self.hard_stop.is_set()):
+                    return LAPSED
+                await self.pause(backoff.next_delay())
+                continue
+            self.state.succeeded(room=room)
+            return result

@@ -11,14 +11,15 @@ Schedules are UTC cron syntax: 5 fields (minute resolution), or 6 with seconds a
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from datetime import UTC, datetime
 
 from croniter import croniter
 
-from taskq import RedisUnavailable, Taskq, TaskqError, TaskRegistry, fingerprint_of
-from worker.connection import REDIS_ERRORS, Backoff, RedisState, drop_idle_connections
+from taskq import Taskq, TaskqError, TaskRegistry, fingerprint_of
+from worker.connection import LAPSED, Outage, RedisState, drop_idle_connections
 from worker.settings import CronJob, WorkerSettings
 
 log = logging.getLogger("taskq.worker.cron")
@@ -26,6 +27,11 @@ log = logging.getLogger("taskq.worker.cron")
 
 def next_tick(job: CronJob, after: float) -> float:
     return float(croniter(job.schedule, datetime.fromtimestamp(after, UTC)).get_next(float))
+
+
+def _before_next(job: CronJob, tick: float) -> bool:
+    """A tick may still fire while the next one is not yet due."""
+    return time.time() < next_tick(job, tick)
 
 
 def validate_cron(jobs: tuple[CronJob, ...], registry: TaskRegistry) -> None:
@@ -38,6 +44,7 @@ class CronScheduler:
     def __init__(self, settings: WorkerSettings, taskq: Taskq, state: RedisState) -> None:
         self.jobs = settings.cron()
         self.taskq, self.state = taskq, state
+        self.outage = Outage(state, lambda: drop_idle_connections(taskq.redis))
 
     async def fire(self, job: CronJob, tick: float) -> bool:
         """Enqueue the job of one tick. True if this call created it (False: another worker did)."""
@@ -58,26 +65,21 @@ class CronScheduler:
         now = time.time()
         due = {job.name: next_tick(job, now) for job in self.jobs}
         by_name = {job.name: job for job in self.jobs}
-        backoff = Backoff()
         while True:
             name = min(due, key=due.__getitem__)
-            wait = due[name] - time.time()
+            job, tick = by_name[name], due[name]
+            wait = tick - time.time()
             if wait > 0:
                 await asyncio.sleep(wait)  # a timer until the next tick, not a poll
-            job = by_name[name]
             try:
-                await self.fire(job, due[name])
-                self.state.succeeded()
-            except REDIS_ERRORS as exc:
-                # Unreachable or full (enqueue is refused at maxmemory): this tick may still fire.
-                self.state.failed("cron", exc)
-                if isinstance(exc, RedisUnavailable):
-                    await drop_idle_connections(self.taskq.redis)
-                if time.time() < next_tick(job, due[name]):
-                    await asyncio.sleep(backoff.next_delay())
-                    continue  # retry this tick until the next one is due
-                log.warning("cron tick missed during an outage", extra={"cron": name, "tick": int(due[name])})
+                # Unreachable or full (enqueue is refused at maxmemory): retried until the next tick is due.
+                fire, window_open = (
+                    functools.partial(self.fire, job, tick),
+                    functools.partial(_before_next, job, tick),
+                )
+                fired = await self.outage.retry_while_leased("cron", fire, window_open)
+                if fired is LAPSED:
+                    log.warning("cron tick missed during an outage", extra={"cron": name, "tick": int(tick)})
             except TaskqError as exc:  # e.g. the queue is full: this tick is lost, say so
                 log.error("cron tick not enqueued", extra={"cron": name, "error": str(exc)})
-            backoff.reset()
-            due[name] = next_tick(job, due[name])
+            due[name] = next_tick(job, tick)

@@ -16,7 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from taskq import Job, JobStatus, RedisUnavailable, Taskq, Waiter
-from worker.runner import Worker
+from worker.manager import Worker
 from worker.settings import WorkerSettings
 
 

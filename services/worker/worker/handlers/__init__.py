@@ -4,6 +4,9 @@
 the worker's thread pool (its timeout abandons it: a thread cannot be stopped); ``Mode.PROCESS`` runs a
 module-level function in a child process, killed at its timeout (CPU-bound work, hard timeouts).
 Process handlers take only their arguments: they cannot reach the parent's connections.
+
+``HANDLERS`` is the one place that says how a task runs: the contract (``taskq.tasks``) holds only
+names and argument shapes.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""One job from claim to outcome: decode (or dead-letter unrun), execute, then ack or record the failure.
+"""One job from claim to outcome: decode (or dead-letter unrun), execute, then report the outcome.
+
+The runner holds no Redis write and no worker state: it reports each outcome through ``Outcomes``, the
+narrow interface the worker (``worker.manager``) implements, which batches acks, records failures,
+frees slots and bounds a thread that will not stop.
 
 Outcomes logged (one JSON line per job, ``outcome`` field): succeeded, retrying, failed (dead-lettered),
 cancelled, timeout, refused (bad message), lost (lease lost mid-job), handed_back (graceful stop).
@@ -9,28 +13,52 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from concurrent.futures import Executor
+from typing import Any, Protocol
 
-from taskq import Ack, DeadReason, JobError, NonRetryableError, RedisUnavailable, TaskRegistry
-from worker.connection import REDIS_ERRORS, Backoff
+from taskq import Ack, DeadReason, JobError, NonRetryableError, Taskq, TaskRegistry
+from taskq.models import dumps
 from worker.context import JobContext
+from worker.deadlines import Deadlines
 from worker.decode import Refused, decode
 from worker.execution import ChildFailed, JobTimeout, execute
 from worker.handlers import Mode, handlers_for
-from worker.shutdown import thread_stopped
-
-if TYPE_CHECKING:
-    from worker.runner import Held, Worker
+from worker.settings import WorkerSettings
+from worker.slots import Held, StopReason
 
 log = logging.getLogger("taskq.worker.job")
 
 MAX_MESSAGE = 1000
 
 
+class Outcomes(Protocol):
+    """Where a job's outcome goes (implemented by the worker, which owns the slots and the writes)."""
+
+    def ack(self, h: Held, ack: Ack) -> None:
+        """Record it succeeded (or cancelled) in the next ack batch; frees the slot once recorded."""
+
+    async def fail(self, h: Held, error: JobError, *, retryable: bool, reason: DeadReason) -> str:
+        """Record a failure (retry or dead-letter) and free the slot; returns the job's new status."""
+
+    def forget(self, h: Held) -> None:
+        """Free the slot without recording anything: the job is no longer ours."""
+
+    def thread_stopped(self, h: Held) -> None:
+        """A stop reached a job whose thread cannot be interrupted: stop cancelling it, bound the wait."""
+
+
 class JobRunner:
-    def __init__(self, worker: Worker, registry: TaskRegistry) -> None:
-        self.worker = worker
-        self.registry = registry
+    def __init__(
+        self,
+        outcomes: Outcomes,
+        registry: TaskRegistry,
+        settings: WorkerSettings,
+        taskq: Taskq,
+        pool: Executor,
+        deadlines: Deadlines[Held],
+    ) -> None:
+        self.outcomes, self.registry, self.settings, self.taskq = outcomes, registry, settings, taskq
+        self.pool, self.deadlines = pool, deadlines
         self.handlers = handlers_for(registry)
         self.resources: dict[str, object] = {}
 
@@ -45,29 +73,30 @@ class JobRunner:
             )  # fmt: skip
 
     async def run(self, h: Held) -> None:
-        w = self.worker
+        out = self.outcomes
         try:
-            runnable = decode(h.job, self.registry, self.handlers, w.settings.max_payload_bytes)
+            runnable = decode(h.job, self.registry, self.handlers, self.settings.max_payload_bytes)
         except Refused as exc:
             error = JobError(type=exc.type_name, message=str(exc)[:MAX_MESSAGE])
-            await record_failure(w, h, error, retryable=False, reason=exc.reason)
+            await out.fail(h, error, retryable=False, reason=exc.reason)
             self._log(h, "refused", "", logging.WARNING, reason=exc.reason.value, error=error.message)
             return
         task = runnable.payload.task
         ctx = JobContext(
             job_id=h.job.id, queue=h.job.queue, task=task, attempt=h.job.attempts, token=h.job.token,
-            settings=w.settings, taskq=w.taskq, loop=asyncio.get_running_loop(), resources=self.resources,
+            settings=self.settings, taskq=self.taskq, loop=asyncio.get_running_loop(),
+            resources=self.resources,
         )  # fmt: skip
         timeout = runnable.payload.timeout
-        deadline = None if runnable.handler.mode is Mode.PROCESS else w.deadlines.add(h, timeout)
+        deadline = None if runnable.handler.mode is Mode.PROCESS else self.deadlines.add(h, timeout)
         try:
             value = await execute(
-                runnable.handler, task, runnable.args, ctx, timeout, w.pool, lambda: thread_stopped(w, h)
+                runnable.handler, task, runnable.args, ctx, timeout, self.pool, lambda: out.thread_stopped(h)
             )
-            text = "null" if value is None else w.result_text(value)
+            text = "null" if value is None else dumps(value)
         except asyncio.CancelledError:
             h.stop_seen = True
-            if h.stop_reason == "timeout":
+            if h.stop_reason is StopReason.TIMEOUT:
                 self._uncancel()
                 await self._timed_out(h, task, f"exceeded its timeout of {timeout:g}s")
                 return
@@ -80,14 +109,14 @@ class JobRunner:
         except ChildFailed as exc:
             reason = DeadReason.ERROR if exc.retryable else DeadReason.NON_RETRYABLE
             error = JobError(type=exc.type_name, message=str(exc)[:MAX_MESSAGE])
-            status = await record_failure(w, h, error, retryable=exc.retryable, reason=reason)
+            status = await out.fail(h, error, retryable=exc.retryable, reason=reason)
             self._log(h, _failed(status), task, logging.WARNING, status=status, traceback=exc.child_traceback)
             return
         except Exception as exc:
             retryable = not isinstance(exc, NonRetryableError)
             reason = DeadReason.ERROR if retryable else DeadReason.NON_RETRYABLE
             error = JobError(type=type(exc).__name__, message=str(exc)[:MAX_MESSAGE])
-            status = await record_failure(w, h, error, retryable=retryable, reason=reason)
+            status = await out.fail(h, error, retryable=retryable, reason=reason)
             if log.isEnabledFor(logging.WARNING):
                 log.warning(
                     "job " + _failed(status),
@@ -99,8 +128,8 @@ class JobRunner:
             return
         finally:
             if deadline is not None:
-                w.deadlines.remove(h, deadline)
-        w.ack(h, Ack(h.job.id, h.job.token, text))
+                self.deadlines.remove(h, deadline)
+        out.ack(h, Ack(h.job.id, h.job.token, text))
         if h.stop_reason is None:
             self._log(h, "succeeded", task)
         else:  # a thread stopped too late to interrupt: it finished, and that is what is recorded
@@ -108,7 +137,7 @@ class JobRunner:
 
     async def _timed_out(self, h: Held, task: str, message: str) -> None:
         error = JobError(type="JobTimeout", message=message)
-        status = await record_failure(self.worker, h, error, retryable=True, reason=DeadReason.TIMEOUT)
+        status = await self.outcomes.fail(h, error, retryable=True, reason=DeadReason.TIMEOUT)
         self._log(h, "timeout", task, logging.WARNING, status=status)
 
     @staticmethod
@@ -122,40 +151,16 @@ class JobRunner:
         if h.stop_reason is None:
             return False
         self._uncancel()
-        if h.stop_reason == "cancel":
-            self.worker.ack(h, Ack(h.job.id, h.job.token, cancelled=True))
+        if h.stop_reason is StopReason.CANCEL:
+            self.outcomes.ack(h, Ack(h.job.id, h.job.token, cancelled=True))
             self._log(h, "cancelled", task)
-        elif h.stop_reason == "lost":
-            self.worker.forget(h)
+        elif h.stop_reason is StopReason.LOST:
+            self.outcomes.forget(h)
             self._log(h, "lost", task, logging.WARNING)
         else:
             h.give_back = True  # finish_in_hand releases it: its code has stopped
             self._log(h, "handed_back", task, logging.WARNING)
         return True
-
-
-async def record_failure(w: Worker, h: Held, error: JobError, *, retryable: bool, reason: DeadReason) -> str:
-    """Record a failed execution; retried through an outage while the lease holds. Returns the status."""
-    backoff = Backoff()
-    while True:
-        try:
-            status = await w.taskq.fail(
-                h.job.queue, h.job.id, h.job.token, error,
-                retryable=retryable, reason=reason.value, attempts=h.job.attempts,
-            )  # fmt: skip
-            w.state.succeeded(room=False)  # fail runs at maxmemory too
-            break
-        except REDIS_ERRORS as exc:
-            w.state.failed("fail", exc)
-            if isinstance(exc, RedisUnavailable):
-                await w.reset_connections()
-            if not w.lease_alive(h) or w.hard_stop.is_set():
-                log.warning("failure not recorded: the lease expired", extra={"job_id": h.job.id})
-                w.forget(h)
-                return "dropped"
-            await w.pause(backoff.next_delay())
-    w.forget(h)
-    return "stale" if status is None else status.value
 
 
 def _failed(status: str) -> str:
