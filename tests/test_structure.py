@@ -17,10 +17,6 @@ SERVICES = Path(__file__).resolve().parents[1] / "services"
 MAX_LINES = 400
 #: A ``# size:`` reason counts within this many lines of the top.
 REASON_WITHIN = 15
-#: Modules that the worker's restructuring (issue 12, another branch) brings under the limit and
-#: out of their cycle; remove each entry at merge (the tests then hold for every module).
-UNTIL_WORKER_MERGE = {"worker/worker/runner.py"}
-CYCLES_UNTIL_WORKER_MERGE = {"worker"}
 
 
 def _modules() -> dict[str, Path]:
@@ -81,18 +77,7 @@ def _cycle(graph: dict[str, set[str]], roots: list[str]) -> list[str] | None:
     return None
 
 
-@pytest.mark.parametrize(
-    "relative",
-    [
-        pytest.param(
-            str(p.relative_to(SERVICES)),
-            marks=[pytest.mark.xfail(reason="the worker engineer's branch splits it", strict=False)]
-            if str(p.relative_to(SERVICES)) in UNTIL_WORKER_MERGE
-            else [],
-        )
-        for p in MODULES.values()
-    ],
-)
+@pytest.mark.parametrize("relative", [str(p.relative_to(SERVICES)) for p in MODULES.values()])
 def test_a_long_module_says_why(relative: str) -> None:
     lines = (SERVICES / relative).read_text(encoding="utf-8").splitlines()
     reason = any(line.startswith("# size:") for line in lines[:REASON_WITHIN])
@@ -102,20 +87,7 @@ def test_a_long_module_says_why(relative: str) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "package",
-    [
-        pytest.param(
-            p,
-            marks=[
-                pytest.mark.xfail(reason="runner/jobs/shutdown: the worker engineer's branch", strict=False)
-            ]
-            if p in CYCLES_UNTIL_WORKER_MERGE
-            else [],
-        )
-        for p in sorted({name.split(".")[0] for name in MODULES})
-    ],
-)
+@pytest.mark.parametrize("package", sorted({name.split(".")[0] for name in MODULES}))
 def test_no_import_cycle(package: str) -> None:
     graph = {name: _imports(name, path) for name, path in MODULES.items()}
     roots = [name for name in graph if name.split(".")[0] == package]
@@ -127,5 +99,5 @@ def test_the_checks_see_what_they_check() -> None:
     """The cycle finder finds a planted cycle, and the module list holds the core's modules."""
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}, ["a"]) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}, ["a"]) is None
-    assert {"taskq.queue", "taskq.commands.base", "worker.runner"} <= MODULES.keys()
+    assert {"taskq.queue", "taskq.commands.base", "worker.manager"} <= MODULES.keys()
     assert _imports("taskq.queue", MODULES["taskq.queue"]) >= {"taskq.commands", "taskq.config"}
