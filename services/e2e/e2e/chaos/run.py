@@ -1,0 +1,111 @@
+"""Run one chaos scenario end to end: load + faults, full drain, checker, verdict."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from e2e.chaos.checker import check, read_ledger
+from e2e.chaos.faults import Faults
+from e2e.chaos.load import Load, final_statuses
+from e2e.chaos.scenarios import Config, Outcome, Scenario
+from e2e.harness import Api, Fleet, wait_for
+
+log = logging.getLogger("chaos")
+
+
+@dataclass(slots=True)
+class Result:
+    scenario: Scenario
+    outcome: Outcome
+    jobs: int
+    load_seconds: float
+    recover_seconds: float
+    torn_lines: int
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    def row(self, commit: str) -> str:
+        r = self.outcome.report
+        faults = ", ".join(f"{k} {v}" for k, v in sorted(self.outcome.faults.counts.items())) or "none"
+        rate = r.accepted / self.load_seconds if self.load_seconds else 0.0
+        verdict = "pass" if self.passed else "FAIL: " + "; ".join(self.failures)
+        return (
+            f"| {self.scenario.key} | {self.scenario.title} | {self.jobs} ({r.accepted} accepted, "
+            f"{r.refused} refused; {rate:.0f}/s) | {faults} | {len(r.lost)} | "
+            f"{r.extra_executions} ({len(r.duplicated)} jobs; bound {r.duplicate_bound}) | {len(r.stuck)} | "
+            f"{r.unknown} ({len(r.unknown_executed)} ran) | {self.recover_seconds:.1f} | {commit} "
+            f"| {verdict} |"
+        )
+
+
+HEADER = (
+    "| # | scenario | jobs | faults injected | lost | duplicated (bound) | stuck | unknowns | "
+    "recover s | commit | verdict |\n|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def run_scenario(
+    scenario: Scenario, config: Config, *, api: Api, fleet: Fleet, ledger: Path, seed: int, drain: float
+) -> Result:
+    replicas = fleet.containers("worker")
+    workers = fleet.set_workers(scenario.workers)
+    wait_for(api.idle, timeout=120, what="the queue to be idle before the scenario")
+    prefix = f"s{scenario.key}-{uuid.uuid4().hex[:8]}"
+    load = Load(
+        api,
+        prefix,
+        config.jobs,
+        0.0 if scenario.unpaced else config.duration,
+        mix=scenario.mix,
+        seed=seed,
+    )
+    faults = Faults(fleet, list(workers), random.Random(seed))
+    log.info("scenario %s (%s): %d jobs, prefix %s", scenario.key, scenario.title, config.jobs, prefix)
+    scenario.inject(faults, replicas, config)
+    load.run()
+    faults.stop()
+    healed = time.monotonic()
+    # Recovery: from the last fault healed to every accepted job terminal (or the drain deadline).
+    wait_for(lambda: api.request("GET", "/queues").status_code == 200, timeout=120, what="the API back")
+    try:
+        wait_for(api.idle, timeout=drain, what="the queue to drain", interval=0.5)
+    except AssertionError as exc:
+        log.warning("%s", exc)  # the checker reports what is left as stuck
+    recover = time.monotonic() - healed
+    final = final_statuses(api, load.accepted_ids())
+    executions, torn = read_ledger(ledger, prefix=prefix + "-")
+    counts = faults.counts
+    per_worker = config.concurrency
+    bound = per_worker * (counts["worker_sigkill"] + counts["network_cut"])
+    bound += per_worker * len(replicas) * counts["redis_sigkill"]
+    report = check(load.history, executions, final, duplicate_bound=bound)
+    outcome = Outcome(
+        report=report,
+        faults=faults,
+        server_errors=load.server_errors,
+        refused_latency_max=max(load.refused_latency, default=0.0),
+    )
+    failures: list[str] = []
+    if scenario.promise:
+        if report.lost:
+            failures.append(f"lost {len(report.lost)}: {report.lost[:5]}")
+        if report.stuck:
+            failures.append(f"stuck {len(report.stuck)}: {report.stuck[:5]}")
+        if report.dead:
+            failures.append(f"dead-lettered {len(report.dead)}: {report.dead[:5]}")
+    if not report.within_bound:
+        failures.append(f"{report.extra_executions} duplicates exceed the bound {bound}")
+    if report.unexpected:
+        failures.append(f"unexpected executions {len(report.unexpected)}: {report.unexpected[:5]}")
+    if torn:
+        failures.append(f"{torn} torn ledger lines")
+    failures.extend(scenario.expect(outcome))
+    return Result(scenario, outcome, config.jobs, load.elapsed, recover, torn, failures)
