@@ -44,11 +44,31 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[str] = []
     ok = True
     for n, key in enumerate(keys):
-        result = run_scenario(
-            SCENARIOS[key], config, api=api, fleet=fleet, ledger=ledger, seed=args.seed + n, drain=args.drain
-        )
+        try:
+            result = run_scenario(
+                SCENARIOS[key],
+                config,
+                api=api,
+                fleet=fleet,
+                ledger=ledger,
+                seed=args.seed + n,
+                drain=args.drain,
+            )
+        except Exception as exc:  # one broken scenario must not hide the others' figures
+            logging.exception("scenario %s crashed", key)
+            ok = False
+            rows.append(f"| {key} | {SCENARIOS[key].title} | crashed: {exc!r} |")
+            continue
         ok &= result.passed
-        summary = {"scenario": key, **result.outcome.report.summary(), "failures": result.failures}
+        summary = {
+            "scenario": key,
+            **result.outcome.report.summary(),
+            "faults": dict(result.outcome.faults.counts),
+            "load_seconds": round(result.load_seconds, 1),
+            "recover_seconds": round(result.recover_seconds, 1),
+            "slowest_refusal_seconds": round(result.outcome.refused_latency_max, 3),
+            "failures": result.failures,
+        }
         print("chaos-result " + json.dumps(summary), flush=True)
         rows.append(result.row(commit))
         print(rows[-1], flush=True)

@@ -29,6 +29,8 @@ class Faults:
     counts: Counter[str] = field(default_factory=Counter)
     #: Exit codes of workers stopped with SIGTERM (graceful stop must exit 0, never 137).
     stop_exit_codes: list[int] = field(default_factory=list)
+    #: When the last fault was healed (time.monotonic()): recovery is measured from there.
+    healed_at: float | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -44,6 +46,7 @@ class Faults:
                 except (docker.errors.APIError, AssertionError) as exc:
                     log.warning("fault %s failed: %s", action.__name__, exc)
                     self.counts["fault_errors"] += 1
+                self.healed_at = time.monotonic()
                 wait = self._jitter(seconds)
 
         thread = threading.Thread(target=loop, name=f"fault-{action.__name__}", daemon=True)
@@ -147,6 +150,7 @@ class Faults:
                 with self._lock:
                     self.workers = keep
                 self.counts["scale_steps"] += 1
+                self.healed_at = time.monotonic()
                 if self._stop.wait(max(0.0, hold - (time.monotonic() - started))):
                     return
 

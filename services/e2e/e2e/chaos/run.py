@@ -71,9 +71,11 @@ def run_scenario(
     log.info("scenario %s (%s): %d jobs, prefix %s", scenario.key, scenario.title, config.jobs, prefix)
     scenario.inject(faults, replicas, config)
     load.run()
+    load_ended = time.monotonic()
     faults.stop()
-    healed = time.monotonic()
-    # Recovery: from the last fault healed to every accepted job terminal (or the drain deadline).
+    # Recovery: from the last fault healed (or the end of the load, if later: jobs sent after the last
+    # fault are not its backlog) to every accepted job terminal, or the drain deadline.
+    healed = max(load_ended, faults.healed_at or load_ended)
     wait_for(lambda: api.request("GET", "/queues").status_code == 200, timeout=120, what="the API back")
     try:
         wait_for(api.idle, timeout=drain, what="the queue to drain", interval=0.5)

@@ -97,6 +97,11 @@ def _redis_once(faults: Faults, replicas: list[Container], config: Config) -> No
     faults.every(10 * config.duration + 600, faults.kill_redis, first=max(2.0, config.duration / 2))
 
 
+def _redis_early(faults: Faults, replicas: list[Container], config: Config) -> None:
+    # Unpaced, the load lasts however long the API takes: kill Redis early enough to be inside it.
+    faults.every(10 * config.duration + 600, faults.kill_redis, first=8.0)
+
+
 def _sees_loss(outcome: Outcome) -> list[str]:
     if not outcome.report.lost:
         return ["the negative control saw no loss: the checker is broken"]
@@ -112,7 +117,8 @@ def _churn(faults: Faults, replicas: list[Container], config: Config) -> None:
 
 
 def _cuts(faults: Faults, replicas: list[Container], config: Config) -> None:
-    faults.every(4 * config.lease + 6, faults.cut_worker(2.5 * config.lease), first=2.0)
+    # Each cut blocks its thread for 2.5 leases, so cuts come about every 3.5 leases.
+    faults.every(config.lease, faults.cut_worker(2.5 * config.lease), first=2.0)
 
 
 def _producer_kills(faults: Faults, replicas: list[Container], config: Config) -> None:
