@@ -147,6 +147,9 @@ class Faults:
                 self.stop_exit_codes.extend(int(Fleet.state(c)["ExitCode"]) for c in running)
                 for container in keep:
                     self._ensure_running(container)
+                # As `compose up --wait --scale`: a step counts once its workers are up. A worker
+                # stopped while Python is still starting has no SIGTERM handler yet and exits 143.
+                self.fleet.wait_healthy(keep, timeout=120)
                 with self._lock:
                     self.workers = keep
                 self.counts["scale_steps"] += 1

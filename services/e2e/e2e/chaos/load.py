@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+import urllib3
 
 from e2e.chaos.checker import MISSING, Outcome, Request
 from e2e.harness import Api
@@ -90,8 +91,11 @@ class Load:
         sent = time.monotonic()
         try:
             response = self.api.request("POST", "/jobs", json=body, timeout=REQUEST_TIMEOUT)
-        except requests.RequestException:
-            request = Request(tag, Outcome.UNKNOWN, fail_attempts=fail_attempts)
+        except requests.RequestException as exc:
+            # Never connected (the API is down, or restarting): nothing was sent, nothing promised.
+            # Anything later (a reset mid-request, a read timeout) may have enqueued: unknown.
+            outcome = Outcome.REFUSED if _never_connected(exc) else Outcome.UNKNOWN
+            request = Request(tag, outcome, fail_attempts=fail_attempts)
         else:
             code = response.status_code
             if code == 202:
@@ -109,6 +113,14 @@ class Load:
 
     def accepted_ids(self) -> list[str]:
         return [r.job_id for r in self.history if r.outcome is Outcome.ACCEPTED and r.job_id]
+
+
+def _never_connected(exc: requests.RequestException) -> bool:
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    # urllib3's NewConnectionError (and its NameResolutionError): the TCP connection never opened.
+    return isinstance(reason, urllib3.exceptions.NewConnectionError)
 
 
 def final_statuses(api: Api, job_ids: list[str], *, threads: int = 8) -> dict[str, str]:
