@@ -108,6 +108,19 @@ class Faults:
         self._ensure_running(redis)
         self.fleet.wait_healthy([redis], timeout=60)
 
+    def kill_redis_then_start(self, replicas: list[Container]) -> Callable[[], None]:
+        """The negative control's fault: Redis SIGKILLed while no worker runs (everything accepted so
+        far is pending), then ``replicas`` started to drain what comes after."""
+
+        def kill_redis_then_start() -> None:
+            self.kill_redis()
+            for container in replicas:
+                self._ensure_running(container)
+            with self._lock:
+                self.workers = list(replicas)
+
+        return kill_redis_then_start
+
     def kill_producer(self) -> None:
         """SIGKILL the API mid-request: requests in flight become unknowns."""
         producer = self.fleet.one("producer")

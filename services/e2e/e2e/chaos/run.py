@@ -12,6 +12,7 @@ from pathlib import Path
 from e2e.chaos.checker import check, read_ledger
 from e2e.chaos.faults import Faults
 from e2e.chaos.load import Load, final_statuses
+from e2e.chaos.probes import POISON_ATTEMPTS, Probes
 from e2e.chaos.scenarios import Config, Outcome, Scenario
 from e2e.harness import Api, Fleet, wait_for
 
@@ -70,6 +71,9 @@ def run_scenario(
     faults = Faults(fleet, list(workers), random.Random(seed))
     log.info("scenario %s (%s): %d jobs, prefix %s", scenario.key, scenario.title, config.jobs, prefix)
     scenario.inject(faults, replicas, config)
+    probes = Probes(api, load, scenario.probe) if scenario.probe else None
+    if probes is not None:
+        faults.every(3.0, probes.send, first=1.0)
     load.run()
     load_ended = time.monotonic()
     faults.stop()
@@ -88,6 +92,11 @@ def run_scenario(
     per_worker = config.concurrency
     bound = per_worker * (counts["worker_sigkill"] + counts["network_cut"])
     bound += per_worker * len(replicas) * counts["redis_sigkill"]
+    if probes is not None and probes.kind == "poison":
+        # Each poison attempt kills its worker process like a SIGKILL, taking its other jobs along.
+        bound += per_worker * POISON_ATTEMPTS * probes.counts["sent"]
+        counts["poison_jobs"] = probes.counts["sent"]
+    probe_problems = probes.verify() if probes is not None else []
     report = check(load.history, executions, final, duplicate_bound=bound)
     outcome = Outcome(
         report=report,
@@ -110,4 +119,5 @@ def run_scenario(
     if torn:
         failures.append(f"{torn} torn ledger lines")
     failures.extend(scenario.expect(outcome))
+    failures.extend(probe_problems)
     return Result(scenario, outcome, config.jobs, load.elapsed, recover, torn, failures)
