@@ -21,7 +21,7 @@ cd "$(dirname "$0")/.."
 mode=${CHAOS_MODE:-short}
 case "$mode" in
   short) jobs=2000 duration=20 drain=180 scenarios=2,3,5,8 timeout_default=720 ;;
-  full) jobs=20000 duration=200 drain=600 scenarios=1,2,3,5,6,7,8,P,D timeout_default=7200 ;;
+  full) jobs=20000 duration=200 drain=600 scenarios=2,3,8,5,1,7,6,9,10,11,P,D timeout_default=7200 ;;
   *) echo "CHAOS_MODE must be short or full, not $mode" >&2; exit 2 ;;
 esac
 jobs=${CHAOS_JOBS:-$jobs} duration=${CHAOS_DURATION:-$duration} scenarios=${CHAOS_SCENARIOS:-$scenarios}

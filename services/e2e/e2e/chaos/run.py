@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from e2e.chaos.checker import check, read_ledger
+from e2e.chaos.checker import Execution, check, read_ledger
 from e2e.chaos.faults import Faults
 from e2e.chaos.load import Load, final_statuses
 from e2e.chaos.probes import POISON_ATTEMPTS, Probes
@@ -53,6 +53,21 @@ HEADER = (
 )
 
 
+def _final(api: Api, load: Load, executions: list[Execution]) -> dict[str, str]:
+    """Each accepted job's status after the drain, read with as few requests as are needed.
+
+    With the queue idle (nothing pending, scheduled or running), no job is stuck, so a job with a
+    recorded completion is finished: only the others need reading (to tell lost from dead-lettered).
+    Otherwise every job is read. 20,000 reads took minutes on a loaded 2-core host."""
+    accepted = load.accepted_ids()
+    if not api.idle():
+        return final_statuses(api, accepted)
+    completed = {e.job_id for e in executions if e.event == "ok"}
+    final = {job_id: "succeeded" for job_id in accepted if job_id in completed}
+    final.update(final_statuses(api, [job_id for job_id in accepted if job_id not in completed]))
+    return final
+
+
 def run_scenario(
     scenario: Scenario, config: Config, *, api: Api, fleet: Fleet, ledger: Path, seed: int, drain: float
 ) -> Result:
@@ -86,8 +101,8 @@ def run_scenario(
     except AssertionError as exc:
         log.warning("%s", exc)  # the checker reports what is left as stuck
     recover = time.monotonic() - healed
-    final = final_statuses(api, load.accepted_ids())
     executions, torn = read_ledger(ledger, prefix=prefix + "-")
+    final = _final(api, load, executions)
     counts = faults.counts
     per_worker = config.concurrency
     bound = per_worker * (counts["worker_sigkill"] + counts["network_cut"])
