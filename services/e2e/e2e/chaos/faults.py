@@ -98,6 +98,9 @@ class Faults:
         self.counts["worker_sigterm"] += 1
         self.stop_exit_codes.append(int(Fleet.state(container)["ExitCode"]))
         self._ensure_running(container)
+        # The next stop must find a worker that is up: one stopped while Python is still starting
+        # has no SIGTERM handler yet and exits 143 (a loaded host once took over 5 s to start one).
+        self.fleet.wait_healthy([container], timeout=120)
 
     def kill_redis(self) -> None:
         """SIGKILL Redis (no AOF flush on the way out), then restart it on its volume."""
