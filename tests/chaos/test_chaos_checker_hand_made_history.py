@@ -26,7 +26,7 @@ def test_one_lost_one_duplicated_one_unexpected_are_reported_exactly() -> None:
         ok("t-ok", "j-ok"),
         ok("t-dup", "j-dup"),
         ok("t-dup", "j-dup", attempt=2),  # a worker cut off mid-job finished it anyway
-        ok("t-refused", "j-ghost"),  # refused, yet it ran: a broken promise of another kind
+        ok("t-never-sent", "j-ghost"),  # no request ever bore this tag: a phantom execution
     ]
     final = {"j-ok": "succeeded", "j-lost": MISSING, "j-dup": "succeeded"}
 
@@ -34,7 +34,8 @@ def test_one_lost_one_duplicated_one_unexpected_are_reported_exactly() -> None:
 
     assert report.lost == ["t-lost"]
     assert report.duplicated == {"t-dup": 2}
-    assert report.unexpected == ["t-refused"]
+    assert report.unexpected == ["t-never-sent"]
+    assert report.refused_ran == []
     assert report.stuck == []
     assert report.dead == []
     assert (report.accepted, report.refused, report.unknown) == (3, 1, 0)
@@ -91,6 +92,15 @@ def test_unknown_requests_resolve_either_way_and_a_late_completion_is_a_rerun() 
     assert report.unknown_absent == ["t-u2"]
     assert report.unexpected == []
     assert report.rerun == 1
+
+
+def test_a_refused_request_that_ran_is_told_apart_from_a_phantom() -> None:
+    # A 503 whose write reached Redis before the connection died: refused, yet enqueued.
+    requests = [Request("t-503", Outcome.REFUSED, None, 503)]
+    report = check(requests, [ok("t-503", "j-503")], {})
+    assert report.refused_ran == ["t-503"]
+    assert report.unexpected == []
+    assert (report.accepted, report.refused) == (0, 1)
     assert report.lost == []
 
 

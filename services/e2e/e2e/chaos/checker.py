@@ -12,7 +12,10 @@ per execution to a ledger no fault touches. After a full drain, ``check`` partit
 - dead: accepted, never completed, visibly failed or cancelled (a reason exists: not a silent loss).
 - duplicated: completed more than once, with the count per tag; compared with the bound the faults
   allow (a worker killed or cut off mid-job may have finished jobs it could not ack).
-- unexpected: executed, yet never accepted nor left unknown (refused, or never sent at all).
+- unexpected: executed, yet never sent at all (no request in the history bears its tag).
+- refused yet run: executed although the API refused it. Not a broken promise (nothing was
+  promised), but a client that retries a refusal makes a second job: a 503 during a Redis outage
+  can come after the write reached Redis and before its reply did.
 - unknowns resolved either way: executed (the request had in fact enqueued) or not.
 """
 
@@ -69,6 +72,7 @@ class Report:
     dead: list[str] = field(default_factory=list)
     duplicated: dict[str, int] = field(default_factory=dict)  # tag -> completions (> 1)
     unexpected: list[str] = field(default_factory=list)
+    refused_ran: list[str] = field(default_factory=list)
     unknown_executed: list[str] = field(default_factory=list)
     unknown_absent: list[str] = field(default_factory=list)
     #: Completed jobs whose completion came on a later attempt than planned (a reclaim, a hand-back).
@@ -97,6 +101,7 @@ class Report:
             "extra_executions": self.extra_executions,
             "duplicate_bound": self.duplicate_bound,
             "unexpected": len(self.unexpected),
+            "refused_ran": len(self.refused_ran),
             "unknown_executed": len(self.unknown_executed),
             "unknown_absent": len(self.unknown_absent),
             "rerun": self.rerun,
@@ -149,8 +154,8 @@ def check(
         request_ = by_tag.get(tag)
         if count > 1 and request_ is not None and request_.outcome is not Outcome.REFUSED:
             report.duplicated[tag] = count
-    accepted_or_unknown = {t for t, r in by_tag.items() if r.outcome is not Outcome.REFUSED}
-    report.unexpected = sorted(seen - accepted_or_unknown)
+    report.unexpected = sorted(seen - by_tag.keys())
+    report.refused_ran = sorted(t for t in seen & by_tag.keys() if by_tag[t].outcome is Outcome.REFUSED)
     return report
 
 

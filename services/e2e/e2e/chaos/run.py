@@ -42,7 +42,8 @@ class Result:
             f"| {self.scenario.key} | {self.scenario.title} | {self.jobs} ({r.accepted} accepted, "
             f"{r.refused} refused; {rate:.0f}/s) | {faults} | {len(r.lost)} | "
             f"{r.extra_executions} ({len(r.duplicated)} jobs; bound {r.duplicate_bound}) | {len(r.stuck)} | "
-            f"{r.unknown} ({len(r.unknown_executed)} ran) | {self.recover_seconds:.1f} | {commit} "
+            f"{r.unknown} ({len(r.unknown_executed)} ran; {len(r.refused_ran)} refused ran) | "
+            f"{self.recover_seconds:.1f} | {commit} "
             f"| {verdict} |"
         )
 
@@ -131,6 +132,8 @@ def run_scenario(
         failures.append(f"{report.extra_executions} duplicates exceed the bound {bound}")
     if report.unexpected:
         failures.append(f"unexpected executions {len(report.unexpected)}: {report.unexpected[:5]}")
+    if report.refused_ran:  # reported, not failed: a refusal promises nothing (see checker.py)
+        log.warning("refused yet run: %s", report.refused_ran[:5])
     if torn:
         failures.append(f"{torn} torn ledger lines")
     failures.extend(scenario.expect(outcome))
