@@ -93,14 +93,17 @@ class Faults:
 
     def term_worker(self) -> None:
         """SIGTERM a random worker (``docker stop``): it finishes or hands back its jobs, exits 0."""
-        container = self._pick()
+        # Only a worker that is up: one stopped while Python is still starting has no SIGTERM
+        # handler yet and exits 143 (a loaded host once took over 5 s to start one).
+        with self._lock:
+            up = [c for c in self.workers if self.fleet.healthy(c)]
+        if not up:
+            return
+        container = self.rng.choice(up)
         container.stop(timeout=15)
         self.counts["worker_sigterm"] += 1
         self.stop_exit_codes.append(int(Fleet.state(container)["ExitCode"]))
         self._ensure_running(container)
-        # The next stop must find a worker that is up: one stopped while Python is still starting
-        # has no SIGTERM handler yet and exits 143 (a loaded host once took over 5 s to start one).
-        self.fleet.wait_healthy([container], timeout=120)
 
     def kill_redis(self) -> None:
         """SIGKILL Redis (no AOF flush on the way out), then restart it on its volume."""
