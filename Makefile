@@ -17,11 +17,12 @@ GEN_SECRET := python3 -c 'import secrets; print(secrets.token_urlsafe(32))'
 N ?= 3
 WORKERS ?= 2
 E2E_TIMEOUT ?= 600
+CHAOS_TIMEOUT_SHORT ?= 720
 
 .PHONY: help install lint fmt test test-core test-redis7 bench
 .PHONY: bench-worker
 .PHONY: fuzz bench-producer
-.PHONY: up down logs ps scale e2e dev clean lint-docker lint-compose
+.PHONY: up down logs ps scale e2e dev clean lint-docker lint-compose chaos chaos-short
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -71,6 +72,7 @@ lint-docker: install ## hadolint on the three Dockerfiles, then `docker compose 
 lint-compose: ## Validate compose.yaml and compose.yaml + compose.test.yaml (needs docker compose, not a daemon)
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml config -q
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml -f compose.test.yaml config -q
+	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml -f compose.test.yaml -f compose.chaos.yaml config -q
 
 .env: ## (file) Created from .env.example with fresh secrets by the first `make up` or `make dev`
 	@umask 077 && sed -e "s/^REDIS_PASSWORD=change-me$$/REDIS_PASSWORD=$$($(GEN_SECRET))/" \
@@ -95,6 +97,12 @@ scale: .env ## Run N worker containers (make scale N=3); removed ones stop grace
 
 e2e: ## Build the images, run the 8 e2e scenarios in Docker on a fresh project, always tear down
 	COMPOSE="$(COMPOSE)" E2E_TIMEOUT=$(E2E_TIMEOUT) scripts/e2e.sh
+
+chaos: ## Chaos at scale: 20,000 jobs per scenario under faults, Jepsen-style checker (long; see docs/reliability.md)
+	COMPOSE="$(COMPOSE)" CHAOS_MODE=full scripts/chaos.sh
+
+chaos-short: ## The CI form of `make chaos`: ~2,000 jobs, scenarios 2 3 5 8 + the negative control
+	COMPOSE="$(COMPOSE)" CHAOS_MODE=short CHAOS_TIMEOUT=$(CHAOS_TIMEOUT_SHORT) scripts/chaos.sh
 
 dev: install .env ## The same system without Docker: Valkey, producer, WORKERS=N workers, SMTP sink
 	$(PY) python scripts/dev.py --workers $(WORKERS)

@@ -90,6 +90,15 @@ class HoldArgs(TaskArgs):
     tag: str | None = Field(default=None, max_length=200)
 
 
+class RecordArgs(TaskArgs):
+    """debug.record: the chaos load's job. The client's tag is the key of its history, so a request
+    whose reply was lost (timeout, cut connection) can still be matched to what ran."""
+
+    tag: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")
+    sleep_ms: int = Field(default=0, ge=0, le=600_000, description="Sleep this long, then record")
+    fail_attempts: int = Field(default=0, ge=0, le=100, description="Fail this many first attempts")
+
+
 class FailArgs(TaskArgs):
     message: str = Field(default="debug.fail was asked to fail", max_length=1000)
     retryable: bool = True
@@ -125,6 +134,7 @@ DEBUG_TASKS: tuple[TaskSpec, ...] = (
     TaskSpec("debug.noop", NoopArgs, "Do nothing; return the tag", debug=True),
     TaskSpec("debug.sleep", SleepArgs, "Sleep without blocking the event loop", debug=True),
     TaskSpec("debug.hold", HoldArgs, "Block a thread, recording start and end in a ledger", debug=True),
+    TaskSpec("debug.record", RecordArgs, "Sleep, then record the execution in an fsynced ledger", debug=True),
     TaskSpec("debug.fail", FailArgs, "Raise an error (retryable or not)", debug=True),
     TaskSpec("debug.crash", CrashArgs, "Kill the worker process mid-job", debug=True),
     TaskSpec("debug.spin", SpinArgs, "Busy-loop holding the GIL", debug=True),
@@ -163,6 +173,7 @@ __all__ = [
     "DEBUG_TASKS",
     "CallWebhookArgs",
     "GenerateReportArgs",
+    "RecordArgs",
     "SendEmailArgs",
     "TaskArgs",
     "TaskRegistry",

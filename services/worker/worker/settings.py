@@ -86,6 +86,10 @@ class WorkerSettings(CoreSettings):
         default=Path("/tmp"),  # noqa: S108
         description="where `check` finds the worker id",
     )
+    # A volume of its own in the chaos overlay: the record of executions must outlive every fault.
+    debug_ledger_dir: Path | None = Field(
+        default=None, description="where debug.record appends its ledger (default: worker_state_dir)"
+    )
     worker_maintenance_seconds: float = Field(
         default=1.0, gt=0, le=3600, description="reap + promote at most once per this, fleet-wide"
     )

@@ -39,6 +39,7 @@ HANDLERS: dict[str, Handler] = {
     "debug.noop": Handler(debug.noop, Mode.ASYNC),
     "debug.sleep": Handler(debug.sleep, Mode.ASYNC),
     "debug.hold": Handler(debug.hold, Mode.THREAD),
+    "debug.record": Handler(debug.record, Mode.ASYNC),
     "debug.fail": Handler(debug.fail, Mode.ASYNC),
     "debug.crash": Handler(debug.crash, Mode.THREAD),
     "debug.spin": Handler(debug.spin, Mode.PROCESS),

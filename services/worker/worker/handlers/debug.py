@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from taskq import NonRetryableError
-from taskq.tasks import CrashArgs, FailArgs, HoldArgs, NoopArgs, SleepArgs, SpinArgs
+from taskq.tasks import CrashArgs, FailArgs, HoldArgs, NoopArgs, RecordArgs, SleepArgs, SpinArgs
 from worker.context import JobContext
 
 
@@ -70,6 +72,49 @@ def read_ledger(state_dir: Path) -> list[LedgerLine]:
         return []
     rows = [line.split() for line in path.read_text(encoding="utf-8").splitlines() if line]
     return [LedgerLine(r[0], int(r[1]), r[2], float(r[3]), int(r[4])) for r in rows]
+
+
+#: debug.record's ledger: one file per worker process (no two writers share a file), one JSON line per
+#: execution, in DEBUG_LEDGER_DIR. The chaos checker (e2e.chaos) reads every file of the directory.
+RECORD_LEDGER_PREFIX = "ledger-"
+
+
+async def record(args: RecordArgs, ctx: JobContext) -> Any:
+    """Sleep, then record this execution, then fail while ``attempt <= fail_attempts``.
+
+    The line is written and fsynced *before* the handler returns, so before the worker acks: an
+    accepted job with no "ok" line was never completed, whatever Redis later says (that is a loss);
+    two "ok" lines for one tag are a duplicate execution."""
+    if args.sleep_ms:
+        await asyncio.sleep(args.sleep_ms / 1000)
+    failing = ctx.attempt <= args.fail_attempts
+    line = {
+        "tag": args.tag,
+        "job": ctx.job_id,
+        "attempt": ctx.attempt,
+        "event": "fail" if failing else "ok",
+        "worker": socket.gethostname(),
+        "at": round(time.time(), 6),
+    }
+    directory = ctx.settings.debug_ledger_dir or ctx.settings.worker_state_dir
+    # A thread: fsync can take milliseconds and must not stall the event loop (heartbeats).
+    await asyncio.to_thread(_append_synced, directory, json.dumps(line, separators=(",", ":")) + "\n")
+    if failing:
+        raise DebugFailure(f"debug.record fails attempt {ctx.attempt} of {args.fail_attempts}")
+    return args.tag
+
+
+def _append_synced(directory: Path, line: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{RECORD_LEDGER_PREFIX}{socket.gethostname()}-{os.getpid()}.jsonl"
+    # One write(2) of the whole line with O_APPEND, then fsync: a SIGKILL after the write keeps the line
+    # (it is in the page cache); only a host crash before the fsync could lose it.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 async def fail(args: FailArgs, ctx: JobContext) -> Any:
