@@ -4,10 +4,10 @@ import { api, ApiError } from "./api.js";
 import { fill, h, jobHref } from "./dom.js";
 
 const OPTIONS = [
-  { name: "queue", schema: { type: "string", description: "Leave empty for the task's own queue" } },
-  { name: "priority", schema: { type: "integer", default: 5, description: "0-9, 9 most urgent" } },
-  { name: "delay_seconds", schema: { type: "number", description: "Run no earlier than this many seconds from now" } },
-  { name: "max_attempts", schema: { type: "integer", description: "Executions before dead-lettering (the task's default when empty)" } },
+  { name: "queue", schema: { type: "string", title: "Queue", description: "Leave empty for the task's own queue" } },
+  { name: "priority", schema: { type: "integer", title: "Priority", default: 5, description: "0-9, 9 most urgent" } },
+  { name: "delay_seconds", schema: { type: "number", title: "Delay (seconds)", description: "Run no earlier than this many seconds from now" } },
+  { name: "max_attempts", schema: { type: "integer", title: "Max attempts", description: "Executions before dead-lettering (the task's default when empty)" } },
 ];
 
 // The schema of a property, with Optional[...] (anyOf with null) and $ref resolved.
@@ -62,7 +62,7 @@ function field(path, s, required) {
   return h(
     "div",
     { class: k === "boolean" ? "field check" : "field", "data-path": path.join(".") },
-    h("label", { for: id }, title, " ", h("code", {}, path[path.length - 1]), required ? h("span", { class: "req" }, " (required)") : null),
+    h("label", { for: id }, title, required ? h("span", { class: "req" }, " (required)") : null),
     input,
     hint ? h("p", { id: `${id}-hint`, class: "hint" }, hint) : null,
     h("p", { id: `${id}-error`, class: "error" }),
