@@ -141,7 +141,7 @@ export async function start() {
 
   const build = () => {
     const task = tasks.find((t) => t.name === select.value);
-    fill(document.getElementById("f-task-hint"), task.description || "", ` Queue: ${task.queue}.`);
+    fill(document.getElementById("f-task-hint"), task.description ? `${task.description}. ` : "", `Queue: ${task.queue}.`);
     const schema = task.args_schema;
     const required = new Set(schema.required || []);
     const props = Object.entries(schema.properties || {});

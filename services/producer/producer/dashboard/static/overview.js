@@ -91,7 +91,8 @@ function renderWorkers(workers) {
       h("td", {}, `${w.host} (pid ${w.pid})`),
       h("td", {}, w.queues.join(", ")),
       h("td", {}, `${w.jobs.length} / ${w.concurrency}`),
-      h("td", {}, w.jobs.length ? w.jobs.map((id, i) => [i ? " " : "", h("a", { href: jobHref(id), class: "mono" }, id.slice(0, 8))]) : "—"),
+      // UUIDv7 ids of one moment share their first digits: the last ones tell jobs apart.
+      h("td", {}, w.jobs.length ? w.jobs.map((id, i) => [i ? " " : "", h("a", { href: jobHref(id), class: "mono", "aria-label": `Job ${id}` }, `…${id.slice(-8)}`)]) : "—"),
       h("td", {}, fmtTime(w.last_heartbeat)),
     ),
   );
