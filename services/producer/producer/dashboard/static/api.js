@@ -5,9 +5,10 @@ import { fill } from "./dom.js";
 const KEY = "taskq.dashboard.token";
 
 export class ApiError extends Error {
-  constructor(status, problem) {
+  constructor(status, problem, headers = new Headers()) {
     super((problem && problem.detail) || `HTTP ${status}`);
     this.status = status;
+    this.headers = headers;
     this.problem = problem || {};
   }
 }
@@ -71,6 +72,6 @@ export async function api(path, options = {}) {
   const response = await request(path, options);
   const type = response.headers.get("content-type") || "";
   const doc = response.status === 204 || !type.includes("json") ? null : await response.json();
-  if (!response.ok) throw new ApiError(response.status, doc);
+  if (!response.ok) throw new ApiError(response.status, doc, response.headers);
   return doc;
 }

@@ -1,7 +1,7 @@
 // Live data for the pages. Today every feed polls the JSON API; the producer's /events stream (SSE)
 // will replace the polling inside this module, and the pages, which only call these functions and
 // get the same documents, will not change.
-import { api } from "./api.js";
+import { api, ApiError } from "./api.js";
 import { fill } from "./dom.js";
 
 const POLL_MS = 1000;
@@ -18,6 +18,12 @@ export function watch(path, onData, { until = () => false, intervalMs = POLL_MS 
   let timer = null;
   async function tick() {
     if (stopped) return;
+    let wait = intervalMs;
+    if (document.hidden) {
+      // A background tab asks nothing; it catches up when shown again.
+      timer = setTimeout(tick, intervalMs);
+      return;
+    }
     try {
       const doc = await api(path);
       if (stopped) return;
@@ -28,9 +34,12 @@ export function watch(path, onData, { until = () => false, intervalMs = POLL_MS 
         return;
       }
     } catch (error) {
+      // Over the rate limit: wait as long as the producer says (its Retry-After) before asking again.
+      const retryAfter = error instanceof ApiError ? Number(error.headers.get("retry-after")) : 0;
+      if (retryAfter > 0) wait = retryAfter * 1000;
       setStatus(`Connection problem: ${error.message}; retrying`);
     }
-    timer = setTimeout(tick, intervalMs);
+    timer = setTimeout(tick, wait);
   }
   tick();
   return () => {

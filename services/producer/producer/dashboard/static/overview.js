@@ -117,6 +117,12 @@ function lookup() {
     const id = input.value.trim();
     fill(error);
     input.removeAttribute("aria-invalid");
+    if (!id) {
+      fill(error, "Enter a job id.");
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      return;
+    }
     try {
       await api(`/jobs/${encodeURIComponent(id)}`);
       window.location.assign(jobHref(id));
