@@ -50,3 +50,35 @@ def test_pages_have_no_axe_violations(signed_in: Page, stack: Stack) -> None:
     page.goto(f"{stack.base}/dashboard")
     page.evaluate("document.querySelector('label[for=lookup-id]').remove()")
     assert "label" in {v["id"] for v in _violations(page)}
+
+
+def test_a_job_can_be_enqueued_and_retried_by_keyboard_alone(signed_in: Page, stack: Stack) -> None:
+    page = signed_in
+    page.goto(f"{stack.base}/dashboard/enqueue?task=debug.fail")
+    page.get_by_label("Task").focus()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Message")).to_be_focused()
+    page.keyboard.type("typed, not clicked")
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Retryable")).to_be_focused()
+    page.keyboard.press("Space")  # unchecked: the failure is permanent
+    page.keyboard.press("Shift+Tab")
+    page.keyboard.press("Enter")  # submits the form from a text field
+    page.wait_for_url("**/dashboard/jobs/*")
+    job_id = page.url.rsplit("/", 1)[1]
+    expect(page.locator("#job-status")).to_have_text("failed")
+    assert stack.job(job_id)["error"]["message"] == "typed, not clicked"
+    first_start = stack.job(job_id)["started_at"]
+
+    page.keyboard.press("Tab")  # from the page into its controls: the skip link comes first
+    retry = page.get_by_role("button", name="Retry")
+    for _ in range(10):
+        if retry.evaluate("(el) => el === document.activeElement"):
+            break
+        page.keyboard.press("Tab")
+    expect(retry).to_be_focused()
+    # The dashboard's own focus ring (3px, contrasting), not the browser's faint default.
+    ring = retry.evaluate("(el) => [getComputedStyle(el).outlineStyle, getComputedStyle(el).outlineWidth]")
+    assert ring == ["solid", "3px"]
+    page.keyboard.press("Enter")
+    stack.wait(lambda: stack.job(job_id)["started_at"] != first_start, "the retried job to run again")
