@@ -162,13 +162,15 @@ def stack(redis_server: LocalRedis, tmp_path_factory: pytest.TempPathFactory) ->
         http.close()
 
 
-@pytest.fixture(scope="session")
+# Per module, not per session: Playwright's sync API runs an event loop in this thread while it is
+# open, and pytest-asyncio cannot run the other suites' async tests inside a running loop.
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as p:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
     yield browser

@@ -23,9 +23,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from producer.problems import send_problem
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
-#: Paths open without a token: probes and scrapes run without credentials. Everything else, the API
-#: description and Swagger UI included, needs the token when API_TOKEN is set (the contract says so;
-#: a browser reaches /docs with the token through a proxy or a header extension, or with auth off).
+#: Paths open without a token: probes and scrapes run without credentials. Everything else but the
+#: dashboard's shells (below), the API description and Swagger UI included, needs the token when
+#: API_TOKEN is set (the contract says so; a browser reaches /docs with the token through a proxy
+#: or a header extension, or with auth off).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 #: The dashboard's HTML shells and static files hold no data (the browser fetches it from the API with
 #: the token), so they open without one: the page is where the user types the token.
