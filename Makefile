@@ -18,11 +18,13 @@ N ?= 3
 WORKERS ?= 2
 E2E_TIMEOUT ?= 600
 CHAOS_TIMEOUT_SHORT ?= 720
+AXE_VERSION := 4.14.1
 
 .PHONY: help install lint fmt test test-core test-redis7 bench
 .PHONY: bench-worker
 .PHONY: fuzz bench-producer
 .PHONY: up down logs ps scale e2e dev clean lint-docker lint-compose chaos chaos-short
+.PHONY: browser-deps screenshots
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -45,6 +47,13 @@ fmt: install ## Apply ruff's fixes and formatting
 
 test: install ## Run the whole test suite against a real Valkey started on 127.0.0.1
 	$(PY) pytest $(PYTEST_ARGS)
+
+browser-deps: ## Browser tests' tools: Debian's chromium (needs root) and axe-core from npm into tests/browser/.axe
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+	cd tests/browser && mkdir -p .axe && npm install --prefix .axe --no-save --no-audit --no-fund axe-core@$(AXE_VERSION)
+
+screenshots: install ## Regenerate docs/img/dashboard-*.png (real producer and worker, headless chromium)
+	$(PY) python scripts/screenshots.py
 
 test-core: install ## Run only the core engine suite
 	$(PY) pytest tests/core $(PYTEST_ARGS)

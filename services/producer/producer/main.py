@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from producer.api import ROUTERS
 from producer.coalesce import Coalescer
+from producer.dashboard import router as dashboard_router
 from producer.events import EventHub
 from producer.fastpath import FastPath
 from producer.logs import AccessLog
@@ -67,6 +68,7 @@ def create_app(settings: ProducerSettings | None = None, *, access_log: AccessLo
     app.state.registry = TaskRegistry.build(debug=settings.debug_tasks)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(dashboard_router)
     install_handlers(app, [route for router in ROUTERS for route in router.routes])
     install_openapi(app, auth=settings.api_token is not None, registry=app.state.registry)
     # add_middleware wraps: the last added is the outermost.

@@ -23,10 +23,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from producer.problems import send_problem
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
-#: Paths open without a token: probes and scrapes run without credentials. Everything else, the API
-#: description and Swagger UI included, needs the token when API_TOKEN is set (the contract says so;
-#: a browser reaches /docs with the token through a proxy or a header extension, or with auth off).
+#: Paths open without a token: probes and scrapes run without credentials. Everything else but the
+#: dashboard's shells (below), the API description and Swagger UI included, needs the token when
+#: API_TOKEN is set (the contract says so; a browser reaches /docs with the token through a proxy
+#: or a header extension, or with auth off).
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+#: The dashboard's HTML shells and static files hold no data (the browser fetches it from the API with
+#: the token), so they open without one: the page is where the user types the token.
+DASHBOARD = "/dashboard"
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
@@ -35,6 +39,10 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
         if key == name:
             return bytes(value)
     return None
+
+
+def _is_dashboard(path: str) -> bool:
+    return path == DASHBOARD or path.startswith(DASHBOARD + "/")
 
 
 def _request_id(scope: Scope) -> str:
@@ -205,7 +213,7 @@ class AccessGuard:
                     headers={"Retry-After": str(max(1, math.ceil(wait)))},
                 )
                 return
-        if self.token is not None:
+        if self.token is not None and not _is_dashboard(scope["path"]):
             auth = _header(scope, b"authorization")
             presented = auth[7:].strip() if auth and auth[:7].lower() == b"bearer " else None
             if presented is None or not hmac.compare_digest(presented, self.token):

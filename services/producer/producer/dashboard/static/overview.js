@@ -1,0 +1,143 @@
+// Overview: queue cards, the throughput chart, live workers and job lookup.
+import { api, ApiError } from "./api.js";
+import { drawLine } from "./chart.js";
+import { facts, fill, fmtAge, fmtRate, fmtTime, h, jobHref } from "./dom.js";
+import { live } from "./live.js";
+
+const WINDOW_MS = 5 * 60 * 1000;
+const RATE_SPAN_MS = 5000; // a card's rate is averaged over the last few seconds, not one noisy poll
+
+// Per queue and in total: processed_total sampled over time, kept for the chart's window.
+const history = new Map();
+
+function record(name, t, processed) {
+  const samples = history.get(name) || [];
+  samples.push({ t, processed });
+  while (samples.length > 2 && samples[0].t < t - WINDOW_MS) samples.shift();
+  history.set(name, samples);
+  return samples;
+}
+
+function rate(samples, spanMs) {
+  if (samples.length < 2) return null;
+  const last = samples[samples.length - 1];
+  const first = samples.find((s) => s.t >= last.t - spanMs) || samples[0];
+  const from = first === last ? samples[samples.length - 2] : first;
+  const seconds = (last.t - from.t) / 1000;
+  return seconds > 0 ? Math.max(0, last.processed - from.processed) / seconds : null;
+}
+
+// Rates between consecutive samples, for the chart.
+function series(samples) {
+  const out = [];
+  for (let i = 1; i < samples.length; i++) {
+    const dt = (samples[i].t - samples[i - 1].t) / 1000;
+    if (dt > 0) out.push({ t: samples[i].t, v: Math.max(0, samples[i].processed - samples[i - 1].processed) / dt });
+  }
+  return out;
+}
+
+function queueCard(q, perSecond) {
+  const title = h("h3", {}, q.queue);
+  const notes = [];
+  if (!q.declared) notes.push(h("p", { class: "note" }, "Not declared: new jobs are refused."));
+  if (q.workers === 0 && q.pending > 0) notes.push(h("p", { class: "note" }, "No live worker serves this queue."));
+  return h(
+    "article",
+    { class: "card", "aria-label": `Queue ${q.queue}`, "data-queue": q.queue },
+    title,
+    facts([
+      ["Pending", h("span", { "data-field": "pending" }, q.pending)],
+      ["Scheduled", h("span", { "data-field": "scheduled" }, q.scheduled)],
+      ["Running", h("span", { "data-field": "running" }, q.running)],
+      ["Dead", h("span", { "data-field": "dead" }, q.dead)],
+      ["Processed / s", h("span", { "data-field": "rate" }, fmtRate(perSecond))],
+      ["Oldest pending", fmtAge(q.oldest_pending_age_seconds)],
+      ["Workers", q.workers],
+    ]),
+    notes,
+  );
+}
+
+function renderQueues(queues) {
+  const now = Date.now();
+  let total = 0;
+  const cards = queues.map((q) => {
+    total += q.processed_total;
+    return queueCard(q, rate(record(`q:${q.queue}`, now, q.processed_total), RATE_SPAN_MS));
+  });
+  const all = record("all", now, total);
+  const container = document.getElementById("queue-cards");
+  if (cards.length) fill(container, cards);
+  else fill(container, h("p", { class: "muted" }, "No queue has had a job yet."));
+  drawLine(document.getElementById("throughput-chart"), series(all), {
+    windowMs: WINDOW_MS,
+    label: "Jobs processed per second",
+    unit: "jobs/s",
+  });
+}
+
+function renderWorkers(workers) {
+  const container = document.getElementById("workers");
+  if (!workers.length) {
+    fill(container, h("p", { class: "muted" }, "No live worker."));
+    return;
+  }
+  const rows = workers.map((w) =>
+    h(
+      "tr",
+      { "data-worker": w.id },
+      h("th", { scope: "row", class: "mono" }, w.id),
+      h("td", {}, `${w.host} (pid ${w.pid})`),
+      h("td", {}, w.queues.join(", ")),
+      h("td", {}, `${w.jobs.length} / ${w.concurrency}`),
+      // UUIDv7 ids of one moment share their first digits: the last ones tell jobs apart.
+      h("td", {}, w.jobs.length ? w.jobs.map((id, i) => [i ? " " : "", h("a", { href: jobHref(id), class: "mono", "aria-label": `Job ${id}` }, `…${id.slice(-8)}`)]) : "—"),
+      h("td", {}, fmtTime(w.last_heartbeat)),
+    ),
+  );
+  fill(
+    container,
+    h(
+      "table",
+      {},
+      h("caption", { class: "muted" }, `${workers.length} live worker${workers.length === 1 ? "" : "s"}`),
+      h("thead", {}, h("tr", {}, ["Worker", "Host", "Queues", "Busy", "Jobs in hand", "Last heartbeat"].map((c) => h("th", { scope: "col" }, c)))),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+
+function lookup() {
+  const form = document.getElementById("lookup-form");
+  const input = document.getElementById("lookup-id");
+  const error = document.getElementById("lookup-id-error");
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const id = input.value.trim();
+    fill(error);
+    input.removeAttribute("aria-invalid");
+    if (!id) {
+      fill(error, "Enter a job id.");
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+      return;
+    }
+    try {
+      await api(`/jobs/${encodeURIComponent(id)}`);
+      window.location.assign(jobHref(id));
+    } catch (e) {
+      // The API's own words: a malformed id is its 422 message, an unknown one its 404.
+      const errors = e instanceof ApiError && e.problem.errors;
+      fill(error, errors && errors.length ? errors[0].msg : e.message);
+      input.setAttribute("aria-invalid", "true");
+      input.focus();
+    }
+  });
+}
+
+export function start() {
+  live.queues(renderQueues);
+  live.workers(renderWorkers);
+  lookup();
+}
