@@ -56,6 +56,19 @@ def test_the_conflict_excuses_only_the_rejection_it_caused() -> None:
     assert not kept(rejected(), CONFLICT_422)
 
 
+def _validation(*types: str) -> Answer:
+    errors = [{"loc": ["body", "run_at"], "msg": "m", "type": t} for t in types]
+    return Answer(422, json.dumps({"type": "urn:taskq:problem:validation", "status": 422, "errors": errors}))
+
+
+def test_a_run_at_past_a_year_excuses_only_itself() -> None:
+    """The year bound is the contract's (JSON Schema cannot say it); any other error alongside is kept."""
+    assert not kept(rejected(), _validation(HOOKS.RUN_AT_TOO_FAR))
+    assert kept(rejected(), _validation(HOOKS.RUN_AT_TOO_FAR, "missing"))
+    assert kept(rejected(), _validation())
+    assert kept(ServerError(operation="POST /jobs", status_code=500), _validation(HOOKS.RUN_AT_TOO_FAR))
+
+
 def test_other_rejections_are_kept() -> None:
     assert kept(rejected(), OTHER_422)
     assert kept(rejected(), Answer(422, "not json"))
