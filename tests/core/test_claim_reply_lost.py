@@ -221,6 +221,11 @@ async def test_a_claim_behind_a_blocking_pop_past_the_waits_deadline_is_recovere
     relay: HoldingRelay, through_relay: Callable[[float], Awaitable[Taskq]], taskq: Taskq, queue_name: str
 ) -> None:
     worker = await through_relay(0.3)
+    # The wait fails only at its bound (timeout + waiter.GRACE, over 2 s), and a claim's record lives
+    # one lease: a lease well past that bound, or the record could expire before the retry asks.
+    worker = Taskq(
+        worker.redis, QueueConfig.of(taskq_prefix=taskq.config.prefix, lease_seconds=10, queues="*")
+    )
     waiter = Waiter(worker, Wire(relay.url))
     await waiter.wire.execute(("PING",))
     enq = await taskq.enqueue("debug.noop", queue=queue_name, max_attempts=1)
