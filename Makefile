@@ -104,7 +104,7 @@ ps: ## Show the containers and their health
 scale: .env ## Run N worker containers (make scale N=3); removed ones stop gracefully
 	$(COMPOSE) up -d --wait --no-recreate --scale worker=$(N)
 
-e2e: ## Build the images, run the 8 e2e scenarios in Docker on a fresh project, always tear down
+e2e: ## Build the images, run the e2e scenarios in Docker on a fresh project, always tear down
 	COMPOSE="$(COMPOSE)" E2E_TIMEOUT=$(E2E_TIMEOUT) scripts/e2e.sh
 
 chaos: ## Chaos at scale: 20,000 jobs per scenario under faults, Jepsen-style checker (long; see docs/reliability.md)
