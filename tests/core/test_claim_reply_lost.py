@@ -300,7 +300,7 @@ async def test_a_worker_whose_claim_reply_was_lost_runs_the_job_once_at_attempt_
     worker_taskq = Taskq.from_settings(redis, settings)
     waiter = Waiter.from_settings(worker_taskq, settings)
     worker = Worker(
-        settings, taskq=worker_taskq, waiter=waiter, registry=TaskRegistry.build(debug=True),
+        settings, taskq=worker_taskq, waiter=waiter, registry=TaskRegistry.load(debug=True),
         identity=new_identity(),
     )  # fmt: skip
     run = asyncio.create_task(worker.run(install_signals=False))

@@ -71,18 +71,18 @@ def test_queue_names_that_could_break_keys_are_refused(name: str) -> None:
 
 
 def test_registry_is_an_allow_list_and_debug_tasks_are_opt_in() -> None:
-    prod = TaskRegistry.build(debug=False)
+    prod = TaskRegistry.load(debug=False)
     assert "send_email" in prod
     assert "debug.noop" not in prod
     with pytest.raises(UnknownTask):
         prod.validate("os.system", {})
-    assert "debug.spin" in TaskRegistry.build(debug=True)
+    assert "debug.spin" in TaskRegistry.load(debug=True)
 
 
 def test_send_email_args_are_validated() -> None:
     from pydantic import ValidationError
 
-    registry = TaskRegistry.build(debug=False)
+    registry = TaskRegistry.load(debug=False)
     ok = registry.validate("send_email", {"recipient_email": "a@example.com", "subject": "s", "body": "b"})
     assert ok.model_dump()["recipient_email"] == "a@example.com"
     for bad in (

@@ -62,7 +62,7 @@ async def start_worker() -> AsyncIterator[Callable[..., Awaitable[RunningWorker]
             settings,
             taskq=taskq,
             waiter=waiter,
-            registry=TaskRegistry.build(debug=settings.debug_tasks),
+            registry=TaskRegistry.load(debug=settings.debug_tasks),
             identity=identity or new_identity(),
         )
         task = asyncio.create_task(worker.run(install_signals=False))

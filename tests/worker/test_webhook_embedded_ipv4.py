@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from taskq import Taskq
-from taskq.tasks import CallWebhookArgs
+from taskq.builtin_tasks import CallWebhookArgs
 from worker.context import JobContext
 from worker.handlers import webhook
 from worker.handlers.webhook import IPAddress, WebhookRefused, call_webhook, is_public, resolve_target

@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from taskq import DeadReason, JobStatus, Taskq
-from taskq.tasks import CallWebhookArgs
+from taskq.builtin_tasks import CallWebhookArgs
 from worker.context import JobContext
 from worker.handlers import webhook
 from worker.handlers.webhook import IPAddress, WebhookRefused, WebhookRejected, call_webhook

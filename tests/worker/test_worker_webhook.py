@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from taskq import Taskq
-from taskq.tasks import CallWebhookArgs
+from taskq.builtin_tasks import CallWebhookArgs
 from worker.context import JobContext
 from worker.handlers.webhook import (
     WebhookRefused,

@@ -5,6 +5,7 @@ over the command layer (commands/).
 """
 
 from taskq.config import QueueConfig
+from taskq.context import JobContext
 from taskq.errors import (
     BadMessage,
     IdempotencyConflict,
@@ -39,10 +40,11 @@ from taskq.models import (
 )
 from taskq.queue import Taskq, fingerprint_of
 from taskq.redis_client import connect
+from taskq.registry import TaskLoadError, TaskRegistry
 from taskq.results import ClaimBatch, DeadPage, EncodedJob, Enqueued, EnqueueRequest, ReapResult
 from taskq.settings import CoreSettings
 from taskq.sync import SyncTaskq, connect_sync
-from taskq.tasks import TaskRegistry, TaskSpec
+from taskq.tasks import Task, TaskArgs, TaskDefinitionError, Tasks
 from taskq.waiter import Waiter
 from taskq.wire import SyncWire, Wire
 
@@ -62,6 +64,7 @@ __all__ = [
     "IdempotencyConflict",
     "InvalidTransition",
     "Job",
+    "JobContext",
     "JobError",
     "JobNotFound",
     "JobPayload",
@@ -82,10 +85,14 @@ __all__ = [
     "StaleLease",
     "SyncTaskq",
     "SyncWire",
+    "Task",
+    "TaskArgs",
+    "TaskDefinitionError",
+    "TaskLoadError",
     "TaskRegistry",
-    "TaskSpec",
     "Taskq",
     "TaskqError",
+    "Tasks",
     "UnknownTask",
     "Waiter",
     "Wire",

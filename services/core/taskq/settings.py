@@ -15,7 +15,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from taskq.keys import validate_queue_name
-from taskq.tasks import TaskRegistry
+from taskq.registry import TaskRegistry
 
 #: Values shipped in .env.example; a service outside development refuses to start with them.
 PLACEHOLDER_SECRETS = frozenset({"change-me", "changeme", "CHANGE_ME", "placeholder"})
@@ -75,6 +75,11 @@ class CoreSettings(BaseSettings):
         description="generate_report writes here; the producer serves GET /jobs/{id}/artifact from it",
     )
     debug_tasks: bool = Field(default=False, description="register debug.* tasks (tests and benchmarks)")
+    taskq_tasks: str = Field(
+        default="",
+        description="comma list of modules (import paths) declaring your tasks, loaded at start beside the "
+        "built-ins; the same value on the producer and every worker",
+    )
     queues: str = Field(
         default="",
         description="comma list of the queues jobs may name and workers may serve, beyond 'default' and "
@@ -91,7 +96,7 @@ class CoreSettings(BaseSettings):
         scheme = urlsplit(self.redis_url).scheme
         if scheme not in {"redis", "rediss", "unix"}:
             raise ValueError("redis_url must start with redis://, rediss:// or unix://")
-        declared = self.declared_queues()  # a bad name fails here, at start
+        declared = self._listed_queues()  # a bad name fails here, at start
         if self.environment == "production":
             if declared is None:
                 raise ValueError("QUEUES=* (any queue) is for development and tests: list the queues")
@@ -100,13 +105,22 @@ class CoreSettings(BaseSettings):
                 raise ValueError("REDIS_PASSWORD is a placeholder: generate one (make up does)")
         return self
 
+    def tasks(self) -> TaskRegistry:
+        """The tasks this process knows: the built-ins and the ``TASKQ_TASKS`` modules, imported once.
+        Raises ``TaskLoadError`` (the entry points turn it into a refusal to start)."""
+        return TaskRegistry.load(self.taskq_tasks, debug=self.debug_tasks)
+
     def declared_queues(self) -> frozenset[str] | None:
         """The queues jobs may name: 'default', each registered task's own queue, and ``QUEUES``.
         None when ``QUEUES=*`` (any valid name)."""
+        listed = self._listed_queues()
+        return None if listed is None else frozenset({*listed, *self.tasks().queues()})
+
+    def _listed_queues(self) -> frozenset[str] | None:
         text = self.queues.strip()
         if text == ANY_QUEUE:
             return None
-        names = {"default", *(spec.queue for spec in TaskRegistry.build(debug=self.debug_tasks))}
+        names = {"default"}
         for part in (p.strip() for p in text.split(",")):
             if part:
                 try:

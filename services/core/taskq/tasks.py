@@ -1,182 +1,341 @@
-"""The task contract: every task name and the pydantic model of its arguments.
+"""The public task API: declare a task (its name, its arguments model, its options, its handler).
 
-The producer validates against it before anything touches Redis (unknown task or bad args: 422),
-and the worker validates again before running (a message that does not validate is dead-lettered,
-never executed). Handlers live in the worker; only names and argument shapes live here. Nothing is
-ever imported from a name found in a message: this registry is the allow-list.
+A user module declares tasks on a ``Tasks`` collection, either with the handler beside the contract::
+
+    tasks = Tasks()
+
+    class Thumbnail(TaskArgs):
+        width: int = Field(gt=0, le=4096)
+
+    @tasks.task("images.thumbnail", queue="images", isolated=True)
+    def thumbnail(args: Thumbnail, ctx: JobContext) -> dict[str, int]: ...
+
+or with the contract alone, its handler named by import path, so the producer can load the contract
+without the handler's dependencies (Pillow, a partner SDK)::
+
+    thumbnail = tasks.declare("images.thumbnail", Thumbnail, handler="myapp.work:thumbnail")
+
+The built-in tasks are declared the second way (``taskq.builtin_tasks``). ``TASKQ_TASKS`` names the
+modules to load (``taskq.registry``); the registry they make is the allow-list: nothing is ever
+imported from a name found in a message.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
 import re
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Annotated, Any
+import typing
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, EmailStr, Field, ValidationError
+from pydantic import BaseModel, ConfigDict
 
-from taskq.errors import UnknownTask
+from taskq.constants import DEFAULT_PRIORITY, MAX_PRIORITY
+from taskq.context import JobContext
+from taskq.keys import validate_queue_name
+from taskq.results import EnqueueRequest
+
+#: Task names: what ``POST /jobs`` accepts in ``task`` and what a job carries.
+TASK_NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,100}$"
+TASK_NAME_RE = re.compile(TASK_NAME_PATTERN)
+#: The bounds of the per-task options, the same as ``POST /jobs`` accepts per job.
+MAX_ATTEMPTS_LIMIT = 100
+MAX_TIMEOUT_SECONDS = 7 * 86_400
 
 
 class TaskArgs(BaseModel):
-    """Base of every argument model: unknown fields, NaN and Infinity are refused."""
+    """Base of every arguments model: unknown fields, NaN and Infinity are refused."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, str_max_length=100_000)
 
 
-#: What may not appear in a value that becomes a mail header: C0 controls but TAB (CR and LF would end
-#: the header and start another, "Hi\r\nBcc: ..."; NUL is refused by SMTP servers), DEL, the C1 controls,
-#: and U+2028/U+2029, all of which Python's email package treats as line breaks (``str.splitlines``)
-#: and refuses to build. TAB is allowed: RFC 5322 folding whitespace, harmless inside a header.
-_HEADER_BREAKERS = r"\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029"
-_HEADER_BREAKER_RE = re.compile(f"[{_HEADER_BREAKERS}]")
-#: The same rule in the JSON Schema, so a client or a fuzzer generating from the schema never sends a
-#: subject the API then refuses. It ends in "no character follows", not "$": Python's "$" also matches
-#: before a final "\n", and Hypothesis (schemathesis) generated subjects ending in one.
-HEADER_TEXT_PATTERN = f"^[^{_HEADER_BREAKERS}]*(?![\\s\\S])"
+A = TypeVar("A", bound=TaskArgs)
+Mode = Literal["async", "thread", "process"]
 
 
-def _header_safe(value: str) -> str:
-    found = _HEADER_BREAKER_RE.search(value)
-    if found is not None:
-        raise ValueError(f"control character U+{ord(found.group()):04X} is not allowed in a mail header")
-    return value
+class TaskDefinitionError(ValueError):
+    """A task declared wrong (bad name, option, or handler signature). Raised where it is declared,
+    so the service that loads the module refuses to start, naming the task and the cause."""
+
+    def __init__(self, task: str, cause: str) -> None:
+        super().__init__(f"task {task!r}: {cause}")
+        self.task, self.cause = task, cause
 
 
-#: Text that becomes a mail header: checked here, so a header injection is a 422 at the edge.
-HeaderText = Annotated[
-    str, AfterValidator(_header_safe), Field(json_schema_extra={"pattern": HEADER_TEXT_PATTERN})
-]
+@dataclass(frozen=True, slots=True, eq=False)
+class Task(Generic[A]):
+    """One declared task: the contract (name, args model, options) and its handler.
 
+    ``handler`` is the function, or its import path ``"module:function"`` (resolved by the worker
+    only, so the contract loads without the handler's dependencies)."""
 
-class SendEmailArgs(TaskArgs):
-    # email-validator already refuses CR, LF, NUL and every other control character in an address.
-    recipient_email: EmailStr = Field(max_length=254, description="Where the email goes")
-    subject: HeaderText = Field(
-        min_length=1,
-        max_length=998,
-        description="Subject line (RFC 5322 limit); control characters but TAB are refused",
-    )
-    body: str = Field(max_length=100_000, description="Plain-text body")
-
-
-class GenerateReportArgs(TaskArgs):
-    title: str = Field(default="Job statistics", min_length=1, max_length=200)
-    queues: list[str] | None = Field(
-        default=None, max_length=100, description="Queues to include; all known queues when omitted"
-    )
-    since: datetime | None = Field(default=None, description="Start of the window (ISO 8601)")
-    until: datetime | None = Field(default=None, description="End of the window (ISO 8601)")
-    rows: int = Field(default=1000, ge=1, le=100_000, description="Maximum rows of recent jobs")
-
-
-class CallWebhookArgs(TaskArgs):
-    url: AnyHttpUrl = Field(description="http(s) URL to POST to; private addresses are refused")
-    payload: dict[str, Any] = Field(default_factory=dict, description="JSON body to send")
-    timeout_seconds: float = Field(default=10.0, gt=0, le=60)
-
-
-class NoopArgs(TaskArgs):
-    tag: str | None = Field(default=None, max_length=200, description="Free text, echoed as the result")
-
-
-class SleepArgs(TaskArgs):
-    seconds: float = Field(ge=0, le=3600)
-    tag: str | None = Field(default=None, max_length=200)
-
-
-class HoldArgs(TaskArgs):
-    seconds: float = Field(ge=0, le=3600, description="Block a worker thread for this long")
-    tag: str | None = Field(default=None, max_length=200)
-
-
-class RecordArgs(TaskArgs):
-    """debug.record: the chaos load's job. The client's tag is the key of its history, so a request
-    whose reply was lost (timeout, cut connection) can still be matched to what ran."""
-
-    tag: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:\-]+$")
-    sleep_ms: int = Field(default=0, ge=0, le=600_000, description="Sleep this long, then record")
-    fail_attempts: int = Field(default=0, ge=0, le=100, description="Fail this many first attempts")
-
-
-class FailArgs(TaskArgs):
-    message: str = Field(default="debug.fail was asked to fail", max_length=1000)
-    retryable: bool = True
-
-
-class CrashArgs(TaskArgs):
-    exit_code: int = Field(default=137, ge=1, le=255)
-
-
-class SpinArgs(TaskArgs):
-    seconds: float = Field(ge=0, le=3600, description="Busy-loop holding the GIL for this long")
-
-
-@dataclass(frozen=True, slots=True)
-class TaskSpec:
     name: str
-    args_model: type[TaskArgs]
-    description: str
+    args_model: type[A]
+    description: str = ""
     queue: str = "default"
+    priority: int = DEFAULT_PRIORITY
+    #: None: the deployment's ``DEFAULT_MAX_ATTEMPTS`` / ``DEFAULT_TIMEOUT_SECONDS``.
+    max_attempts: int | None = None
+    timeout_seconds: float | None = None
+    #: (base, max) seconds of the retry backoff; None: the deployment's ``RETRY_BACKOFF_*``.
+    retry_backoff: tuple[float, float] | None = None
+    #: Run in a child process killed at the timeout (CPU-bound work, hard timeouts).
+    isolated: bool = False
+    #: Registered only when ``DEBUG_TASKS`` is on (tests and benchmarks).
     debug: bool = False
+    handler: Callable[..., Any] | str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_options(self)
 
     def json_schema(self) -> dict[str, Any]:
         return self.args_model.model_json_schema()
 
+    def options(self) -> dict[str, Any]:
+        """The options as the API shows them (None: the deployment's default)."""
+        backoff = self.retry_backoff
+        return {
+            "queue": self.queue,
+            "priority": self.priority,
+            "max_attempts": self.max_attempts,
+            "timeout_seconds": self.timeout_seconds,
+            "retry_backoff_seconds": None if backoff is None else {"base": backoff[0], "max": backoff[1]},
+            "isolated": self.isolated,
+        }
 
-CORE_TASKS: tuple[TaskSpec, ...] = (
-    TaskSpec("send_email", SendEmailArgs, "Send a plain-text email through the configured SMTP server"),
-    TaskSpec("generate_report", GenerateReportArgs, "Build a CSV report of recent job statistics"),
-    TaskSpec("call_webhook", CallWebhookArgs, "POST a JSON payload to a public http(s) URL"),
-)
+    def validate(self, args: A | Mapping[str, Any] | None) -> A:
+        """The arguments as the model (an instance of it is taken as it is)."""
+        if isinstance(args, self.args_model):
+            return args
+        return self.args_model.model_validate({} if args is None else args)
 
-DEBUG_TASKS: tuple[TaskSpec, ...] = (
-    TaskSpec("debug.noop", NoopArgs, "Do nothing; return the tag", debug=True),
-    TaskSpec("debug.sleep", SleepArgs, "Sleep without blocking the event loop", debug=True),
-    TaskSpec("debug.hold", HoldArgs, "Block a thread, recording start and end in a ledger", debug=True),
-    TaskSpec("debug.record", RecordArgs, "Sleep, then record the execution in an fsynced ledger", debug=True),
-    TaskSpec("debug.fail", FailArgs, "Raise an error (retryable or not)", debug=True),
-    TaskSpec("debug.crash", CrashArgs, "Kill the worker process mid-job", debug=True),
-    TaskSpec("debug.spin", SpinArgs, "Busy-loop holding the GIL", debug=True),
-)
+    def request(
+        self,
+        args: A | Mapping[str, Any] | None = None,
+        *,
+        queue: str | None = None,
+        priority: int | None = None,
+        delay_seconds: float = 0,
+        max_attempts: int | None = None,
+        timeout_seconds: float | None = None,
+        idempotency_key: str | None = None,
+    ) -> EnqueueRequest:
+        """An enqueue of this task with its options filled in (raises pydantic's ``ValidationError``
+        for bad args). The one place a job's defaults come from its task."""
+        model = self.validate(args)
+        return EnqueueRequest(
+            task=self.name,
+            args=model.model_dump(mode="json"),
+            queue=queue or self.queue,
+            priority=self.priority if priority is None else priority,
+            delay_ms=max(0, int(delay_seconds * 1000)),
+            max_attempts=max_attempts or self.max_attempts,
+            timeout=timeout_seconds or self.timeout_seconds,
+            idempotency_key=idempotency_key,
+        )
+
+    def resolve(self) -> Handler:
+        """The handler and how it runs (the worker calls this once per task at start). Raises
+        ``TaskDefinitionError`` when it cannot be imported or its signature does not fit."""
+        fn = _import_handler(self.name, self.handler) if isinstance(self.handler, str) else self.handler
+        if fn is None:
+            raise TaskDefinitionError(self.name, "has no handler")
+        if isinstance(fn, Task):  # the import path named a decorated function
+            fn = fn.handler
+        if not callable(fn):
+            raise TaskDefinitionError(self.name, f"handler {self.handler!r} is not a function")
+        args_type = _check_signature(self.name, fn)
+        if args_type is not self.args_model:
+            raise TaskDefinitionError(
+                self.name,
+                f"the handler takes {args_type.__name__}, the contract declares {self.args_model.__name__}",
+            )
+        is_async = inspect.iscoroutinefunction(fn)
+        if self.isolated:
+            if is_async:
+                raise TaskDefinitionError(self.name, "an isolated handler must be a plain def, not async def")
+            if "<locals>" in fn.__qualname__:
+                raise TaskDefinitionError(self.name, "an isolated handler must be defined at module level")
+            return Handler(fn, "process", f"{fn.__module__}:{fn.__qualname__}")
+        return Handler(fn, "async" if is_async else "thread", f"{fn.__module__}:{fn.__qualname__}")
 
 
-class TaskRegistry:
-    """The allow-list of task names. Build one per process with ``TaskRegistry.build``."""
+@dataclass(frozen=True, slots=True)
+class Handler:
+    """A resolved handler: the function, how it runs, and its import path (what a child imports)."""
 
-    def __init__(self, specs: tuple[TaskSpec, ...] | list[TaskSpec]) -> None:
-        self._specs = {spec.name: spec for spec in specs}
+    fn: Callable[..., Any]
+    mode: Mode
+    ref: str
 
-    @classmethod
-    def build(cls, *, debug: bool) -> TaskRegistry:
-        return cls(CORE_TASKS + DEBUG_TASKS if debug else CORE_TASKS)
+    def __call__(self, args: TaskArgs, ctx: JobContext) -> Any:
+        return self.fn(args, ctx)
 
-    def __contains__(self, name: object) -> bool:
-        return name in self._specs
 
-    def __iter__(self) -> Any:
-        return iter(self._specs.values())
+def _check_options(task: Task[Any]) -> None:
+    name = task.name
+    if not isinstance(name, str) or not TASK_NAME_RE.match(name):
+        raise TaskDefinitionError(
+            str(name)[:100], "a task name is 1-100 characters of letters, digits, '_', '.' or '-'"
+        )
+    if not (isinstance(task.args_model, type) and issubclass(task.args_model, TaskArgs)):
+        raise TaskDefinitionError(
+            name, f"its args model {task.args_model!r} is not a taskq.TaskArgs subclass"
+        )
+    try:
+        validate_queue_name(task.queue)
+    except ValueError as exc:
+        raise TaskDefinitionError(name, f"queue {task.queue!r}: {exc}") from None
+    if not (isinstance(task.priority, int) and 0 <= task.priority <= MAX_PRIORITY):
+        raise TaskDefinitionError(name, f"priority must be an integer from 0 to {MAX_PRIORITY}")
+    if task.max_attempts is not None and not (
+        isinstance(task.max_attempts, int) and 1 <= task.max_attempts <= MAX_ATTEMPTS_LIMIT
+    ):
+        raise TaskDefinitionError(name, f"max_attempts must be from 1 to {MAX_ATTEMPTS_LIMIT}")
+    if task.timeout_seconds is not None and not 0 < task.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+        raise TaskDefinitionError(name, f"timeout_seconds must be above 0 and at most {MAX_TIMEOUT_SECONDS}")
+    if task.retry_backoff is not None:
+        base, cap = task.retry_backoff
+        if not 0 <= base <= cap <= 86_400:
+            raise TaskDefinitionError(
+                name, "retry_backoff is (base, max) seconds with 0 <= base <= max <= 86400"
+            )
+    if task.handler is not None and not (callable(task.handler) or isinstance(task.handler, str)):
+        raise TaskDefinitionError(name, "handler must be a function or an import path 'module:function'")
 
-    def get(self, name: str) -> TaskSpec:
+
+def _import_handler(name: str, ref: str) -> Any:
+    module_name, _, attr = ref.partition(":")
+    if not module_name or not attr:
+        raise TaskDefinitionError(name, f"handler {ref!r} is not an import path 'module:function'")
+    try:
+        target: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise TaskDefinitionError(name, f"handler module {module_name!r} failed to import: {exc!r}") from exc
+    for part in attr.split("."):
         try:
-            return self._specs[name]
-        except KeyError:
-            raise UnknownTask(name) from None
+            target = getattr(target, part)
+        except AttributeError:
+            raise TaskDefinitionError(name, f"handler {ref!r}: {module_name} has no {attr}") from None
+    return target
 
-    def validate(self, name: str, args: Any) -> TaskArgs:
-        """The parsed arguments; raises ``UnknownTask`` or pydantic's ``ValidationError``."""
-        return self.get(name).args_model.model_validate(args)
+
+def _check_signature(name: str, fn: Callable[..., Any]) -> type[TaskArgs]:
+    """The args model a handler takes: it must be ``(args: SomeTaskArgs, ctx)``."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        raise TaskDefinitionError(name, "its handler has no inspectable signature") from None
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required_rest = [
+        p for p in params[len(positional) :] if p.default is p.empty and p.kind is p.KEYWORD_ONLY
+    ]
+    if len(positional) != 2 or required_rest:
+        raise TaskDefinitionError(
+            name, f"a handler takes (args, ctx); {fn.__qualname__} takes {inspect.signature(fn)}"
+        )
+    try:
+        hints = typing.get_type_hints(fn)
+    except Exception as exc:
+        raise TaskDefinitionError(name, f"its handler's annotations do not resolve: {exc!r}") from None
+    args_type = hints.get(positional[0].name)
+    if not (isinstance(args_type, type) and issubclass(args_type, TaskArgs)):
+        raise TaskDefinitionError(
+            name, f"the first parameter of {fn.__qualname__} must be annotated with a taskq.TaskArgs model"
+        )
+    return args_type
+
+
+def import_handler(ref: str) -> tuple[Callable[..., Any], type[TaskArgs]]:
+    """The function at ``"module:function"`` and its args model (an isolated task's child process
+    imports its handler this way; the reference comes from the registry, never from a message)."""
+    fn = _import_handler(ref, ref)
+    if isinstance(fn, Task):
+        fn = fn.handler
+    return fn, _check_signature(ref, fn)
+
+
+#: What ``Tasks.task`` decorates: ``(args, ctx)``, a coroutine function or a plain one.
+HandlerFunction = Callable[[A, JobContext], Awaitable[object]] | Callable[[A, JobContext], object]
+
+
+class Tasks:
+    """A collection of declared tasks: what a module named in ``TASKQ_TASKS`` exposes."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, Task[Any]] = {}
+
+    def __iter__(self) -> Iterator[Task[Any]]:
+        return iter(self._tasks.values())
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def add(self, task: Task[A]) -> Task[A]:
+        if task.name in self._tasks:
+            raise TaskDefinitionError(task.name, "is declared twice")
+        self._tasks[task.name] = task
+        return task
+
+    def declare(
+        self,
+        name: str,
+        args_model: type[A],
+        *,
+        handler: str | Callable[..., Any] | None = None,
+        description: str = "",
+        queue: str = "default",
+        priority: int = DEFAULT_PRIORITY,
+        max_attempts: int | None = None,
+        timeout_seconds: float | None = None,
+        retry_backoff: tuple[float, float] | None = None,
+        isolated: bool = False,
+        debug: bool = False,
+    ) -> Task[A]:
+        """Declare a task's contract; ``handler`` is the import path the worker resolves."""
+        task = Task(
+            name, args_model, description, queue, priority, max_attempts, timeout_seconds,
+            retry_backoff, isolated, debug, handler,
+        )  # fmt: skip
+        return self.add(task)
+
+    def task(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        queue: str = "default",
+        priority: int = DEFAULT_PRIORITY,
+        max_attempts: int | None = None,
+        timeout_seconds: float | None = None,
+        retry_backoff: tuple[float, float] | None = None,
+        isolated: bool = False,
+    ) -> Callable[[HandlerFunction[A]], Task[A]]:
+        """Declare a task with its handler: ``async def`` runs on the worker's event loop, ``def`` in
+        its thread pool, and ``isolated=True`` (a ``def``) in a child process killed at the timeout.
+        The args model is the handler's first parameter's annotation."""
+
+        def decorate(fn: HandlerFunction[A]) -> Task[A]:
+            Task(name, TaskArgs, queue=queue, handler=fn)  # the name and options are checked first
+            args_model = typing.cast(type[A], _check_signature(name, fn))
+            doc = description if description is not None else (inspect.getdoc(fn) or "").split("\n\n")[0]
+            task = Task(
+                name, args_model, doc, queue, priority, max_attempts, timeout_seconds, retry_backoff,
+                isolated, False, fn,
+            )  # fmt: skip
+            task.resolve()  # an isolated async def, or a nested isolated function: refused here
+            return self.add(task)
+
+        return decorate
 
 
 __all__ = [
-    "CORE_TASKS",
-    "DEBUG_TASKS",
-    "CallWebhookArgs",
-    "GenerateReportArgs",
-    "RecordArgs",
-    "SendEmailArgs",
+    "TASK_NAME_PATTERN",
+    "Handler",
+    "Task",
     "TaskArgs",
-    "TaskRegistry",
-    "TaskSpec",
-    "ValidationError",
+    "TaskDefinitionError",
+    "Tasks",
 ]

@@ -21,7 +21,7 @@ from producer.problems import as_problem, send_problem
 from producer.schemas import JobRequest
 from producer.submit import check_task, created_view, email_accepted, email_job, now_ms, to_enqueue
 from taskq import EnqueueRequest, Job, Taskq, TaskqError, TaskRegistry
-from taskq.tasks import SendEmailArgs
+from taskq.builtin_tasks import SendEmailArgs
 
 _HOT = frozenset({"/send-email", "/jobs"})
 _JSON = (b"content-type", b"application/json")

@@ -65,7 +65,7 @@ def create_app(settings: ProducerSettings | None = None, *, access_log: AccessLo
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    app.state.registry = TaskRegistry.build(debug=settings.debug_tasks)
+    app.state.registry = TaskRegistry.load(debug=settings.debug_tasks)
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(dashboard_router)

@@ -26,7 +26,7 @@ from taskq import (
     UnknownTask,
     fingerprint_of,
 )
-from taskq.tasks import SendEmailArgs
+from taskq.builtin_tasks import SendEmailArgs
 
 
 def check_task(

@@ -35,7 +35,7 @@ async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Iden
             extra={"undeclared": undeclared, "declared": sorted(settings.declared_queues() or ())},
         )
         return 2
-    registry = TaskRegistry.build(debug=settings.debug_tasks)
+    registry = TaskRegistry.load(debug=settings.debug_tasks)
     validate_cron(settings.cron(), registry)
     identity = identity or new_identity()
     write_worker_id(settings.worker_state_dir, identity.id)

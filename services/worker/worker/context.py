@@ -45,3 +45,13 @@ class JobContext:
         """``progress`` for a handler running in a thread: waits for the write (bounded)."""
         future = asyncio.run_coroutine_threadsafe(self.progress(percent, message), self.loop)
         future.result(timeout=self.settings.redis_socket_timeout + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class ChildContext:
+    """The context an isolated handler gets in its child process (picklable; no connections)."""
+
+    job_id: str
+    queue: str
+    task: str
+    attempt: int

@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from taskq import BadMessage, ClaimedJob, DeadReason, JobPayload, TaskRegistry
-from taskq.tasks import TaskArgs
-from worker.handlers import Handler
+from taskq.tasks import Handler, TaskArgs
 
 
 @dataclass(frozen=True, slots=True)

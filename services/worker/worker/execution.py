@@ -16,14 +16,13 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from typing import Any
 
-from taskq.tasks import TaskArgs
-from worker.context import JobContext
-from worker.handlers import PROCESS_FUNCTIONS, Handler, Mode
+from taskq.tasks import Handler, TaskArgs
+from worker.context import ChildContext, JobContext
 
 # forkserver: children fork from a small clean server process (fast, and never inherit the worker's
 # threads, sockets or event loop the way a plain fork would).
 _mp = multiprocessing.get_context("forkserver")
-_mp.set_forkserver_preload(["worker.handlers"])
+_mp.set_forkserver_preload(["taskq", "pydantic"])
 
 
 class JobTimeout(Exception):
@@ -38,12 +37,15 @@ class ChildFailed(Exception):
         self.type_name, self.retryable, self.child_traceback = type_name, retryable, tb
 
 
-def _child_main(conn: multiprocessing.connection.Connection, task: str, args: dict[str, Any]) -> None:
-    from taskq import NonRetryableError, TaskRegistry
+def _child_main(
+    conn: multiprocessing.connection.Connection, ref: str, args: dict[str, Any], ctx: ChildContext
+) -> None:
+    from taskq import NonRetryableError
+    from taskq.tasks import import_handler
 
     try:
-        model = TaskRegistry.build(debug=True).get(task).args_model.model_validate(args)
-        conn.send(("ok", PROCESS_FUNCTIONS[task](model)))
+        fn, model = import_handler(ref)
+        conn.send(("ok", fn(model.model_validate(args), ctx)))
     except BaseException as exc:  # everything goes back to the parent, which decides
         retryable = not isinstance(exc, NonRetryableError)
         conn.send(("err", type(exc).__name__, str(exc), retryable, traceback.format_exc()))
@@ -67,14 +69,16 @@ async def _readable(conn: multiprocessing.connection.Connection) -> None:
         loop.remove_reader(fd)
 
 
-async def run_in_process(task: str, args: TaskArgs, timeout: float) -> Any:
+async def run_in_process(handler: Handler, args: TaskArgs, ctx: JobContext, timeout: float) -> Any:
     """Run a process handler in a fresh child, killed at the timeout.
 
     Starting and reaping the child happen in a thread, never on the event loop: the first start also
     starts the fork server, which imports the handlers (a second or more here), and the loop must
     keep serving the other jobs, acks and claims meanwhile."""
     parent, child = _mp.Pipe(duplex=False)
-    proc = _mp.Process(target=_child_main, args=(child, task, args.model_dump(mode="json")), daemon=True)
+    child_ctx = ChildContext(ctx.job_id, ctx.queue, ctx.task, ctx.attempt)
+    payload = args.model_dump(mode="json")
+    proc = _mp.Process(target=_child_main, args=(child, handler.ref, payload, child_ctx), daemon=True)
     starting = asyncio.ensure_future(asyncio.to_thread(proc.start))
     try:
         # Shielded: a cancel (job cancelled, hard stop) must not leave a child starting unseen.
@@ -140,8 +144,8 @@ async def execute(
 ) -> Any:
     """Run the handler. Only process handlers are timed here (their child is killed); the worker times
     coroutine and thread handlers itself (``worker.deadlines``) and cancels them."""
-    if handler.mode is Mode.PROCESS:
-        return await run_in_process(task, args, timeout)
-    if handler.mode is Mode.ASYNC:
+    if handler.mode == "process":
+        return await run_in_process(handler, args, ctx, timeout)
+    if handler.mode == "async":
         return await handler.fn(args, ctx)
     return await run_in_thread(handler.fn, args, ctx, pool, on_stop)

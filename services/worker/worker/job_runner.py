@@ -22,7 +22,7 @@ from worker.context import JobContext
 from worker.deadlines import Deadlines
 from worker.decode import Refused, decode
 from worker.execution import ChildFailed, JobTimeout, execute
-from worker.handlers import Mode, handlers_for
+from worker.handlers import handlers_for
 from worker.settings import WorkerSettings
 from worker.slots import Held, StopReason
 
@@ -88,7 +88,7 @@ class JobRunner:
             resources=self.resources,
         )  # fmt: skip
         timeout = runnable.payload.timeout
-        deadline = None if runnable.handler.mode is Mode.PROCESS else self.deadlines.add(h, timeout)
+        deadline = None if runnable.handler.mode == "process" else self.deadlines.add(h, timeout)
         try:
             value = await execute(
                 runnable.handler, task, runnable.args, ctx, timeout, self.pool, lambda: out.thread_stopped(h)

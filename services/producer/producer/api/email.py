@@ -8,7 +8,7 @@ from producer.deps import IdempotencyKeyDep, RegistryDep, StrictJSONRoute, Taskq
 from producer.openapi import BODY, COMMON, problems
 from producer.schemas import EmailAccepted
 from producer.submit import email_accepted, email_job, enqueue_one, fingerprint
-from taskq.tasks import SendEmailArgs
+from taskq.builtin_tasks import SendEmailArgs
 
 router = APIRouter(tags=["email"], route_class=StrictJSONRoute)
 

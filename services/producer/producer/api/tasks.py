@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
@@ -10,12 +10,12 @@ from producer.deps import RegistryDep, StrictJSONRoute
 from producer.openapi import problems
 from producer.problems import ProblemError
 from producer.schemas import TASK_NAME_PATTERN, TaskView
-from taskq import TaskSpec, UnknownTask
+from taskq import Task, UnknownTask
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=StrictJSONRoute)
 
 
-def view(spec: TaskSpec) -> TaskView:
+def view(spec: Task[Any]) -> TaskView:
     return TaskView(
         name=spec.name, description=spec.description, queue=spec.queue, args_schema=spec.json_schema()
     )

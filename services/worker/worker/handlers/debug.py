@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from taskq import NonRetryableError
-from taskq.tasks import CrashArgs, FailArgs, HoldArgs, NoopArgs, RecordArgs, SleepArgs, SpinArgs
+from taskq.builtin_tasks import CrashArgs, FailArgs, HoldArgs, NoopArgs, RecordArgs, SleepArgs, SpinArgs
 from worker.context import JobContext
 
 
@@ -128,7 +128,7 @@ def crash(args: CrashArgs, ctx: JobContext) -> Any:
     os._exit(args.exit_code)
 
 
-def spin(args: SpinArgs) -> Any:
+def spin(args: SpinArgs, ctx: object) -> Any:
     """Busy-loop in pure Python. Runs in a child process: killable at its timeout, and it cannot starve
     the worker's event loop (the lease thread is the second line of defence)."""
     deadline = time.monotonic() + args.seconds

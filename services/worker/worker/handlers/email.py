@@ -16,7 +16,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from taskq import NonRetryableError
-from taskq.tasks import SendEmailArgs
+from taskq.builtin_tasks import SendEmailArgs
 from worker.context import JobContext
 from worker.settings import WorkerSettings
 

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from taskq.tasks import GenerateReportArgs
+from taskq.builtin_tasks import GenerateReportArgs
 from worker.context import JobContext
 
 log = logging.getLogger("taskq.worker.reports")

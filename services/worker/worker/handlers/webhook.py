@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 
 from taskq import NonRetryableError
-from taskq.tasks import CallWebhookArgs
+from taskq.builtin_tasks import CallWebhookArgs
 from worker.context import JobContext
 from worker.settings import Allowlist
 
