@@ -6,8 +6,10 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from taskq import Taskq
+from worker.artifacts import save_artifact
 from worker.connection import REDIS_ERRORS
 from worker.settings import WorkerSettings
 
@@ -41,6 +43,10 @@ class JobContext:
         if not stored:
             log.debug("progress refused: the lease moved on", extra={"job_id": self.job_id})
 
+    def save_artifact(self, data: bytes, *, content_type: str, suffix: str = "") -> dict[str, str]:
+        """Store ``data`` as this job's artifact; put the mapping returned into the result."""
+        return save_artifact(self.settings.reports_dir, self.job_id, data, content_type, suffix)
+
     def progress_threadsafe(self, percent: float, message: str | None = None) -> None:
         """``progress`` for a handler running in a thread: waits for the write (bounded)."""
         future = asyncio.run_coroutine_threadsafe(self.progress(percent, message), self.loop)
@@ -55,3 +61,9 @@ class ChildContext:
     queue: str
     task: str
     attempt: int
+    #: Where artifacts go (``REPORTS_DIR``).
+    artifacts_dir: Path
+
+    def save_artifact(self, data: bytes, *, content_type: str, suffix: str = "") -> dict[str, str]:
+        """Store ``data`` as this job's artifact; put the mapping returned into the result."""
+        return save_artifact(self.artifacts_dir, self.job_id, data, content_type, suffix)

@@ -76,7 +76,7 @@ async def run_in_process(handler: Handler, args: TaskArgs, ctx: JobContext, time
     starts the fork server, which imports the handlers (a second or more here), and the loop must
     keep serving the other jobs, acks and claims meanwhile."""
     parent, child = _mp.Pipe(duplex=False)
-    child_ctx = ChildContext(ctx.job_id, ctx.queue, ctx.task, ctx.attempt)
+    child_ctx = ChildContext(ctx.job_id, ctx.queue, ctx.task, ctx.attempt, ctx.settings.reports_dir)
     payload = args.model_dump(mode="json")
     proc = _mp.Process(target=_child_main, args=(child, handler.ref, payload, child_ctx), daemon=True)
     starting = asyncio.ensure_future(asyncio.to_thread(proc.start))

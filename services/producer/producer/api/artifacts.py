@@ -1,4 +1,5 @@
-"""/jobs/{id}/artifact: the file a job produced (generate_report's CSV), served from REPORTS_DIR.
+"""/jobs/{id}/artifact: the file a job produced (generate_report's CSV, a user task's image), served
+from REPORTS_DIR.
 
 The worker names the file in the job's result (``{"artifact": "<name>", "content_type": ...}``).
 That name comes from Redis, so it is trusted only as far as it is checked: a plain file name (no
@@ -26,7 +27,18 @@ from taskq import JobNotFound, JobStatus
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,200}$")
-_TYPES = {"text/csv": "text/csv; charset=utf-8", "application/json": "application/json"}
+#: Served as named; any other type a handler gave is served as application/octet-stream (a download),
+#: so a task's file can never become a page on the API's origin (no text/html, no image/svg+xml).
+_TYPES = {
+    "text/csv": "text/csv; charset=utf-8",
+    "text/plain": "text/plain; charset=utf-8",
+    "application/json": "application/json",
+    "application/pdf": "application/pdf",
+    "image/png": "image/png",
+    "image/jpeg": "image/jpeg",
+    "image/webp": "image/webp",
+    "image/gif": "image/gif",
+}
 
 
 def _locate(directory: Path, name: str) -> Path | None:
