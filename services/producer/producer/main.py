@@ -21,7 +21,7 @@ from producer.middleware import AccessGuard, BodyGuard, RequestContext
 from producer.openapi import install_openapi
 from producer.problems import install_handlers
 from producer.settings import ProducerSettings
-from taskq import Taskq, TaskRegistry, Wire, connect
+from taskq import Taskq, Wire, connect
 
 DESCRIPTION = """\
 Accepts background jobs instantly and reliably: validated against the task contract, enqueued in
@@ -65,7 +65,7 @@ def create_app(settings: ProducerSettings | None = None, *, access_log: AccessLo
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
-    app.state.registry = TaskRegistry.load(debug=settings.debug_tasks)
+    app.state.registry = settings.tasks()
     for router in ROUTERS:
         app.include_router(router)
     app.include_router(dashboard_router)

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from taskq import RedisFull, RedisUnavailable, Taskq, TaskRegistry, Waiter, connect
+from taskq import RedisFull, RedisUnavailable, Taskq, Waiter, connect
 from taskq.workers import last_beat_ms
 from worker.cron import validate_cron
 from worker.handlers.report import sweep_reports_forever
@@ -35,7 +35,7 @@ async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Iden
             extra={"undeclared": undeclared, "declared": sorted(settings.declared_queues() or ())},
         )
         return 2
-    registry = TaskRegistry.load(debug=settings.debug_tasks)
+    registry = settings.tasks()
     validate_cron(settings.cron(), registry)
     identity = identity or new_identity()
     write_worker_id(settings.worker_state_dir, identity.id)
