@@ -82,6 +82,11 @@ def _env(redis_url: str, prefix: str, port: int, tasks: str, *paths: Path) -> di
     }  # fmt: skip
 
 
+def _started(log: Path) -> int:
+    lines = (json.loads(line) for line in log.read_text().splitlines() if line.startswith("{"))
+    return sum(line.get("msg", "").startswith("Started server process") for line in lines)
+
+
 def _answers(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -131,13 +136,16 @@ def test_refuses_to_start_with_one_line_naming_module_task_and_cause(
     assert "traceback" not in line
 
 
+@pytest.mark.parametrize("api_workers", [1, 2])
 def test_a_good_module_list_starts_and_serves_its_tasks(
-    redis_server: LocalRedis, prefix: str, tmp_path: Path
+    redis_server: LocalRedis, prefix: str, tmp_path: Path, api_workers: int
 ) -> None:
     """The control: the same harness with loadable modules sees the port answer (so the refusals above
-    are refusals, not a harness that never could have connected)."""
+    are refusals, not a harness that never could have connected). With API_WORKERS=2 each uvicorn
+    worker process imports the modules again, and serves them."""
     port = free_port()
     env = _env(redis_server.url, prefix, port, "acme_contract.contract", FIXTURES)
+    env["API_WORKERS"] = str(api_workers)
     log = (tmp_path / "producer.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "producer"], env=env, stdout=log, stderr=log)
     try:
@@ -148,7 +156,18 @@ def test_a_good_module_list_starts_and_serves_its_tasks(
             time.sleep(0.05)  # a child binding its port: nothing to subscribe to
         names = [t["name"] for t in httpx.get(f"http://127.0.0.1:{port}/tasks", timeout=5).json()]
         assert {"acme.sync_invoice", "acme.ping", "send_email"} <= set(names)
+        # uvicorn logs "Started server process" after its app factory ran: every worker process got
+        # as far as building the app with the modules loaded.
+        while _started(tmp_path / "producer.log") < api_workers:
+            assert proc.poll() is None, (tmp_path / "producer.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "producer.log").read_text()
+            time.sleep(0.05)  # a child's log line: nothing to subscribe to
     finally:
-        proc.kill()
-        proc.wait()
+        # SIGTERM, not SIGKILL: uvicorn's supervisor stops its worker processes only on a signal it handles.
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         log.close()
