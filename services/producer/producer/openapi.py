@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from producer.middleware import PUBLIC_PATHS
 from producer.problems import PROBLEM_JSON, Problem
 from producer.schemas import IDEMPOTENCY_KEY_PATTERN
-from taskq import TaskRegistry
+from taskq import Task, TaskRegistry
 
 #: Errors any route can answer: auth, rate limit, Redis outage.
 COMMON = (401, 429, 503)
@@ -65,6 +65,7 @@ def _task_variants(
         if declared is not None:
             queue = variant["properties"]["queue"]
             queue["anyOf"] = [{"type": "string", "enum": sorted(declared)}, {"type": "null"}]
+        _task_defaults(variant["properties"], spec)
         name = f"JobRequest.{spec.name}"
         schemas[name] = variant
         refs[spec.name] = f"#/components/schemas/{name}"
@@ -74,6 +75,24 @@ def _task_variants(
         "oneOf": [{"$ref": ref} for ref in refs.values()],
         "discriminator": {"propertyName": "task", "mapping": refs},
     }
+
+
+#: The request fields that, omitted, take the task's option of the same name (``Task.options``).
+_REQUEST_OPTIONS = ("queue", "priority", "max_attempts", "timeout_seconds")
+
+
+def _task_defaults(properties: dict[str, Any], spec: Task[Any]) -> None:
+    """Each option a request may omit shows this task's value as its default (an option the task
+    leaves to the deployment keeps null: the deployment's default, not known to the schema)."""
+    options = spec.options()
+    for field in _REQUEST_OPTIONS:
+        value = options[field]
+        if value is not None:
+            properties[field] = {
+                **properties[field],
+                "default": value,
+                "description": f"{properties[field].get('description', '')} (this task: {value})",
+            }
 
 
 #: email-validator refuses the special-use domains of RFC 6761 that JSON Schema's "email" allows.

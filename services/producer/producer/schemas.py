@@ -19,10 +19,10 @@ from pydantic_core import PydanticCustomError
 from taskq import Job
 from taskq.constants import DEFAULT_PRIORITY, MAX_PRIORITY
 from taskq.keys import QUEUE_NAME_RE
+from taskq.tasks import TASK_NAME_PATTERN
 
 #: A job id is a canonical UUID (core makes UUIDv7s). Checked before it goes anywhere near a key.
 JOB_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-TASK_NAME_PATTERN = r"^[A-Za-z0-9_.\-]{1,100}$"
 IDEMPOTENCY_KEY_PATTERN = r"^[A-Za-z0-9_.:=+/\-]{1,255}$"
 MAX_DELAY_SECONDS = 365 * 86_400
 #: The error type of a run_at past that bound (a rule JSON Schema cannot state).
@@ -71,8 +71,11 @@ class JobRequest(_Strict):
     queue: str | None = Field(
         default=None, pattern=QUEUE_NAME_RE.pattern, description="Queue; the task's own queue when omitted"
     )
-    priority: JsonInt = Field(
-        default=DEFAULT_PRIORITY, ge=0, le=MAX_PRIORITY, description="0-9, 9 most urgent"
+    # None until the task is known: an omitted option takes the task's own value (``submit.to_enqueue``).
+    priority: Annotated[int, Field(ge=0, le=MAX_PRIORITY), BeforeValidator(_integral)] | None = Field(
+        default=None,
+        description=f"0-{MAX_PRIORITY}, {MAX_PRIORITY} most urgent; the task's priority when omitted "
+        f"({DEFAULT_PRIORITY} unless the task declares another: GET /tasks)",
     )
     delay_seconds: float | None = Field(
         default=None, ge=0, le=MAX_DELAY_SECONDS, description="Run no earlier than this many seconds from now"
@@ -83,10 +86,16 @@ class JobRequest(_Strict):
         description="Run no earlier than this time (ISO 8601 with a timezone), at most 365 days ahead",
     )
     max_attempts: Annotated[int, Field(ge=1, le=100), BeforeValidator(_integral)] | None = Field(
-        default=None, description="Executions before dead-lettering"
+        default=None,
+        description="Executions before dead-lettering; the task's max_attempts when omitted, else the "
+        "deployment's DEFAULT_MAX_ATTEMPTS",
     )
     timeout_seconds: float | None = Field(
-        default=None, gt=0, le=7 * 86_400, description="Hard limit of one execution"
+        default=None,
+        gt=0,
+        le=7 * 86_400,
+        description="Hard limit of one execution; the task's timeout_seconds when omitted, else the "
+        "deployment's DEFAULT_TIMEOUT_SECONDS",
     )
 
     @field_validator("run_at")
@@ -152,11 +161,30 @@ class DeadLetterPage(BaseModel):
     next_cursor: str | None = Field(description="Pass as ?cursor= for the next page; null at the end")
 
 
+class RetryBackoff(BaseModel):
+    base: float = Field(description="Seconds before the first retry; doubled at each next one")
+    max: float = Field(description="The longest wait between two attempts")
+
+
 class TaskView(BaseModel):
+    """A task and the options its jobs get when a request omits them (``POST /jobs`` may override
+    queue, priority, max_attempts and timeout_seconds per job)."""
+
     name: str
     description: str
-    queue: str
     args_schema: dict[str, Any] = Field(description="JSON Schema of the task's args")
+    queue: str = Field(description="The queue its jobs go to")
+    priority: int = Field(description=f"Its jobs' priority (0-{MAX_PRIORITY}, {MAX_PRIORITY} most urgent)")
+    max_attempts: int | None = Field(
+        description="Executions before dead-lettering; null: the deployment's DEFAULT_MAX_ATTEMPTS"
+    )
+    timeout_seconds: float | None = Field(
+        description="Hard limit of one execution; null: the deployment's DEFAULT_TIMEOUT_SECONDS"
+    )
+    retry_backoff_seconds: RetryBackoff | None = Field(
+        description="Waits between attempts; null: the deployment's RETRY_BACKOFF_BASE/MAX_SECONDS"
+    )
+    isolated: bool = Field(description="Runs in a child process killed at its timeout")
 
 
 class Health(BaseModel):

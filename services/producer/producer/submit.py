@@ -98,14 +98,19 @@ def to_enqueue(
     idempotency_key: str | None = None,
     fp: str | None = None,
 ) -> EnqueueRequest:
+    """The job to enqueue: what the request says, and for each option it omits the task's own (the one
+    place, for every route and the fast path). Not ``Task.request``: that re-validates the args and
+    stores the model's dump; the producer stores the args exactly as sent (validated by ``check_task``).
+    A task's max_attempts or timeout of None stays None: the deployment's default, applied by core."""
+    task = registry.get(req.task)
     return EnqueueRequest(
         task=req.task,
         args=req.args,
-        queue=req.queue or registry.get(req.task).queue,
-        priority=req.priority,
+        queue=req.queue or task.queue,
+        priority=task.priority if req.priority is None else req.priority,
         delay_ms=delay_ms(req, now_ms),
-        max_attempts=req.max_attempts,
-        timeout=req.timeout_seconds,
+        max_attempts=task.max_attempts if req.max_attempts is None else req.max_attempts,
+        timeout=task.timeout_seconds if req.timeout_seconds is None else req.timeout_seconds,
         idempotency_key=idempotency_key,
         fingerprint=fp,
         created_at_ms=now_ms,
@@ -140,9 +145,9 @@ def created_view(taskq: Taskq, req: EnqueueRequest, job_id: str, now_ms: int) ->
 
 
 def email_job(args: SendEmailArgs) -> JobRequest:
-    """POST /send-email is POST /jobs for the send_email task with every option at its default."""
+    """POST /send-email is POST /jobs for the send_email task with every option at the task's own."""
     return JobRequest.model_construct(
-        task="send_email", args=args.model_dump(mode="json"), queue=None, priority=5,
+        task="send_email", args=args.model_dump(mode="json"), queue=None, priority=None,
         delay_seconds=None, run_at=None, max_attempts=None, timeout_seconds=None,
     )  # fmt: skip
 

@@ -1,4 +1,5 @@
-"""/tasks: the task contract (names and JSON Schemas of their args), so clients know what to send."""
+"""/tasks: the task contract (names, JSON Schemas of their args, options), so clients know what to send
+and what a job gets when the request omits an option."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from fastapi import APIRouter, Path
 from producer.deps import RegistryDep, StrictJSONRoute
 from producer.openapi import problems
 from producer.problems import ProblemError
-from producer.schemas import TASK_NAME_PATTERN, TaskView
+from producer.schemas import TaskView
 from taskq import Task, UnknownTask
+from taskq.tasks import TASK_NAME_PATTERN
 
 router = APIRouter(prefix="/tasks", tags=["tasks"], route_class=StrictJSONRoute)
 
 
 def view(spec: Task[Any]) -> TaskView:
+    # The options as the task states them (core's Task.options), so the view cannot drift from them.
     return TaskView(
-        name=spec.name, description=spec.description, queue=spec.queue, args_schema=spec.json_schema()
+        name=spec.name, description=spec.description, args_schema=spec.json_schema(), **spec.options()
     )
 
 

@@ -5,7 +5,8 @@ import { fill, h, jobHref } from "./dom.js";
 
 const OPTIONS = [
   { name: "queue", schema: { type: "string", title: "Queue", description: "Leave empty for the task's own queue" } },
-  { name: "priority", schema: { type: "integer", title: "Priority", default: 5, description: "0-9, 9 most urgent" } },
+  // No default here: an empty field leaves the option to the task (GET /tasks), shown as a placeholder.
+  { name: "priority", schema: { type: "integer", title: "Priority", description: "0-9, 9 most urgent (the task's own when empty)" } },
   { name: "delay_seconds", schema: { type: "number", title: "Delay (seconds)", description: "Run no earlier than this many seconds from now" } },
   { name: "max_attempts", schema: { type: "integer", title: "Max attempts", description: "Executions before dead-lettering (the task's default when empty)" } },
 ];
@@ -142,6 +143,9 @@ export async function start() {
   const build = () => {
     const task = tasks.find((t) => t.name === select.value);
     fill(document.getElementById("f-task-hint"), task.description ? `${task.description}. ` : "", `Queue: ${task.queue}.`);
+    for (const name of ["queue", "priority", "max_attempts"]) {
+      document.getElementById(`f-${name}`).placeholder = task[name] === null || task[name] === undefined ? "" : String(task[name]);
+    }
     const schema = task.args_schema;
     const required = new Set(schema.required || []);
     const props = Object.entries(schema.properties || {});
