@@ -17,9 +17,9 @@ from thumbnails.contract import Thumbnail
 #: Refused before decoding: at 4 bytes a pixel, 16 Mpx is 64 MiB of memory, well inside the worker
 #: container's limit. A small file can declare a huge image (a "decompression bomb").
 MAX_SOURCE_PIXELS = 4096 * 4096
-#: Pillow's errors for a file that is not a (complete, supported) image: SyntaxError is what its PNG
-#: reader raises on a broken chunk.
-_UNREADABLE = (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+#: Pillow's errors for an image file that is damaged or cut short: SyntaxError is what its PNG reader
+#: raises on a broken chunk.
+_UNREADABLE = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 
 
 class NotAnImage(NonRetryableError):
@@ -51,5 +51,9 @@ def _scaled(data: bytes, width: int) -> Image.Image:
             # PNG keeps RGB(A) and greyscale as they are; anything else (CMYK, palettes) becomes RGBA.
             image = source if source.mode in ("RGB", "RGBA", "L", "LA") else source.convert("RGBA")
             return image.resize((width, height), Image.Resampling.LANCZOS)
+    except UnidentifiedImageError:
+        raise NotAnImage(
+            "the job's image is not in a format Pillow reads (PNG, JPEG, GIF, WebP...)"
+        ) from None
     except _UNREADABLE as exc:
-        raise NotAnImage(f"the job's image cannot be read: {type(exc).__name__}: {exc}") from exc
+        raise NotAnImage(f"the job's image is damaged or truncated: {type(exc).__name__}: {exc}") from exc
