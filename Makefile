@@ -16,7 +16,8 @@ COMPOSE_READ := $(if $(wildcard .env),,REDIS_PASSWORD=unset API_TOKEN=unset) $(C
 GEN_SECRET := python3 -c 'import secrets; print(secrets.token_urlsafe(32))'
 N ?= 3
 WORKERS ?= 2
-E2E_TIMEOUT ?= 600
+# Both phases (taskq's images, then examples/thumbnails on the same stack), builds included.
+E2E_TIMEOUT ?= 900
 CHAOS_TIMEOUT_SHORT ?= 720
 AXE_VERSION := 4.14.1
 

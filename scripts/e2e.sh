@@ -13,14 +13,14 @@
 # tests/scripts/): a run that collected nothing, or lost its output, fails.
 #
 #   COMPOSE       the compose command (default: docker compose)
-#   E2E_TIMEOUT   seconds for the whole run, build included (default 600); past it the run fails
+#   E2E_TIMEOUT   seconds for the whole run, build included (default 900); past it the run fails
 #   E2E_PROJECT   project name (default: taskq-e2e-<time>-<pid>, so runs never share state)
 #   PYTEST_ADDOPTS  passed to pytest in the e2e container, e.g. "-k redis -x"
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
 read -r -a compose_cmd <<<"${COMPOSE:-docker compose}"
-timeout_s=${E2E_TIMEOUT:-600}
+timeout_s=${E2E_TIMEOUT:-900}
 deadline=$(($(date +%s) + timeout_s))
 secret() { python3 -c 'import secrets; print(secrets.token_urlsafe(32))'; }
 
