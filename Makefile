@@ -16,7 +16,8 @@ COMPOSE_READ := $(if $(wildcard .env),,REDIS_PASSWORD=unset API_TOKEN=unset) $(C
 GEN_SECRET := python3 -c 'import secrets; print(secrets.token_urlsafe(32))'
 N ?= 3
 WORKERS ?= 2
-E2E_TIMEOUT ?= 600
+# Both phases (taskq's images, then examples/thumbnails on the same stack), builds included.
+E2E_TIMEOUT ?= 900
 CHAOS_TIMEOUT_SHORT ?= 720
 AXE_VERSION := 4.14.1
 
@@ -73,15 +74,18 @@ fuzz: install ## Schemathesis on the producer's /openapi.json (all checks, bound
 bench-producer: install ## POST /send-email and /jobs vs the original sync-redis endpoint, wrk at 1/16/64 conns
 	$(PY) python -m bench.producer --out bench/results/producer.md
 
-lint-docker: install ## hadolint on the three Dockerfiles, then `docker compose config -q` on both files
-	$(PY) hadolint services/producer/Dockerfile services/worker/Dockerfile services/e2e/Dockerfile
+lint-docker: install ## hadolint on the Dockerfiles (the example's too), then `docker compose config -q` on the files
+	$(PY) hadolint services/producer/Dockerfile services/worker/Dockerfile services/e2e/Dockerfile \
+	  examples/thumbnails/Dockerfile
 	@if $(COMPOSE) version >/dev/null 2>&1; then $(MAKE) --no-print-directory lint-compose; \
 	else echo "lint-compose skipped: no docker compose here (CI runs it after the Docker bootstrap)"; fi
 
-lint-compose: ## Validate compose.yaml and compose.yaml + compose.test.yaml (needs docker compose, not a daemon)
+lint-compose: ## Validate compose.yaml and its overlays (test, chaos, examples/thumbnails) (needs docker compose, not a daemon)
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml config -q
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml -f compose.test.yaml config -q
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml -f compose.test.yaml -f compose.chaos.yaml config -q
+	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml -f examples/thumbnails/compose.yaml config -q
+	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml -f compose.test.yaml -f examples/thumbnails/compose.yaml config -q
 
 .env: ## (file) Created from .env.example with fresh secrets by the first `make up` or `make dev`
 	@umask 077 && sed -e "s/^REDIS_PASSWORD=change-me$$/REDIS_PASSWORD=$$($(GEN_SECRET))/" \
