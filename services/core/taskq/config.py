@@ -52,11 +52,20 @@ class QueueConfig:
         benchmarks and tests that set a few values in code."""
         return cls.from_settings(CoreSettings(**settings))
 
-    def backoff_ms(self, attempts: int, rng: random.Random | None = None) -> int:
+    def backoff_ms(
+        self, attempts: int, rng: random.Random | None = None, *, backoff: tuple[float, float] | None = None
+    ) -> int:
         """Exponential backoff with *equal* jitter: a draw from [ceiling/2, ceiling].
+
+        ``backoff`` is a task's own (base, max) in seconds (``Task.retry_backoff``); None: the
+        deployment's ``RETRY_BACKOFF_*``. The one place a retry's delay is computed.
 
         Equal, not full ([0, ceiling]), on purpose: a retry is never immediate (full jitter may draw
         0 ms and hammer a dependency that just failed), and the spread of the upper half is still
         enough to break up a herd of jobs that failed together."""
-        ceiling = min(self.backoff_max_ms, self.backoff_base_ms * 2 ** max(0, attempts - 1))
+        if backoff is None:
+            base_ms, max_ms = self.backoff_base_ms, self.backoff_max_ms
+        else:
+            base_ms, max_ms = round(backoff[0] * 1000), round(backoff[1] * 1000)
+        ceiling = min(max_ms, base_ms * 2 ** max(0, attempts - 1))
         return (rng or random).randint(ceiling // 2, ceiling) if ceiling > 0 else 0

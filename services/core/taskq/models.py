@@ -369,3 +369,6 @@ class WorkerInfo:
     concurrency: int
     queues: list[str]
     jobs: list[str]
+    #: The tasks it runs (the built-ins and its ``TASKQ_TASKS``): a job of any other dead-letters
+    #: there as ``unknown_task``. Empty for a worker of a version that did not say.
+    tasks: list[str]

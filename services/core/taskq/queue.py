@@ -263,15 +263,17 @@ class Taskq:
         retryable: bool = True,
         reason: str = "error",
         attempts: int = 1,
+        backoff: tuple[float, float] | None = None,
     ) -> JobStatus | None:
         """Record a failed execution: ``SCHEDULED`` (retry after backoff), ``FAILED`` (dead-lettered),
         or ``CANCELLED`` (it would have been retried, but cancellation was requested).
 
+        ``backoff``: the task's own (base, max) seconds (``Task.retry_backoff``); None: the deployment's.
         Returns None when the token is stale (another worker holds the job; nothing was changed).
         """
-        backoff = self.config.backoff_ms(attempts)
+        delay_ms = self.config.backoff_ms(attempts, backoff=backoff)
         call = self.commands[queue].fail(
-            job_id, token, error, retryable=retryable, reason=reason, backoff_ms=backoff
+            job_id, token, error, retryable=retryable, reason=reason, backoff_ms=delay_ms
         )
         return await self.executor.run(call)
 

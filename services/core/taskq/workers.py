@@ -27,6 +27,8 @@ class WorkerBeat:
     concurrency: int
     queues: tuple[str, ...]
     jobs: tuple[str, ...]
+    #: The tasks it runs (its registry's names).
+    tasks: tuple[str, ...] = ()
 
 
 def queue_beat(pipe: Pipeline, taskq: Taskq, beat: WorkerBeat, ttl_ms: int) -> None:
@@ -43,6 +45,7 @@ def queue_beat(pipe: Pipeline, taskq: Taskq, beat: WorkerBeat, ttl_ms: int) -> N
             "concurrency": beat.concurrency,
             "queues": dumps(list(beat.queues)),
             "jobs": dumps(list(beat.jobs)),
+            "tasks": dumps(list(beat.tasks)),
         },
     )
     pipe.pexpire(key, ttl_ms)
@@ -102,6 +105,7 @@ async def live_workers(taskq: Taskq) -> list[WorkerInfo]:
                 concurrency=int(fields.get("concurrency", "0")),
                 queues=json.loads(fields.get("queues", "[]")),
                 jobs=json.loads(fields.get("jobs", "[]")),
+                tasks=json.loads(fields.get("tasks", "[]")),
             )
         )
     return out

@@ -3,6 +3,11 @@
 
 ``check`` exits 0 iff the worker of this container (its id is in ``$WORKER_STATE_DIR/taskq-worker.id``)
 has a fresh heartbeat in Redis, so a worker cut off from Redis, or hung, reports unhealthy.
+
+Before anything touches Redis, the worker loads and checks everything it will run: the task modules
+(``TASKQ_TASKS``), every handler (imported, its signature checked), the cron jobs and the queues. Any
+fault refuses the start: exit 2 and one JSON line on stderr naming the module, the task and the cause,
+with no id recorded and no registry entry, so ``check`` never reports it healthy.
 """
 
 from __future__ import annotations
@@ -14,29 +19,86 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
-from taskq import RedisFull, RedisUnavailable, Taskq, Waiter, connect
+from pydantic import ValidationError
+
+from taskq import RedisFull, RedisUnavailable, TaskLoadError, Taskq, TaskqError, TaskRegistry, Waiter, connect
+from taskq.logs import JsonFormatter
 from taskq.workers import last_beat_ms
 from worker.cron import validate_cron
+from worker.handlers import handlers_for
 from worker.handlers.report import sweep_reports_forever
 from worker.lease import Identity
 from worker.logs import setup_logging
 from worker.manager import EXIT_JOBS_LEFT_RUNNING, Worker
 from worker.settings import WorkerSettings
-from worker.state import new_identity, read_worker_id, write_worker_id
+from worker.state import ID_FILE, new_identity, read_worker_id, write_worker_id
 
 log = logging.getLogger("taskq.worker")
 
+#: The exit code of a worker that refuses to start (its configuration can never run).
+EXIT_REFUSED = 2
+
+
+class Refusal(Exception):
+    """The worker must not start: ``message`` and ``fields`` make its one log line."""
+
+    def __init__(self, message: str, **fields: Any) -> None:
+        super().__init__(message)
+        self.message, self.fields = message, fields
+
+
+def load(settings: WorkerSettings) -> TaskRegistry:
+    """Everything this worker will run, loaded and checked at once: the task modules, every handler
+    (resolved now, not at its first job), the cron jobs' tasks and args, the queues. Raises
+    ``Refusal``. Runs before anything touches Redis, so a refused worker leaves no trace there."""
+    try:
+        registry = settings.tasks()
+        handlers_for(registry)  # resolved again (from the import cache) by the job runner
+    except TaskLoadError as exc:
+        # ``tasks_module``, not ``module``: a log record's own ``module`` is the Python module logging.
+        raise Refusal(
+            "refusing to start: a task cannot be loaded",
+            tasks_module=exc.module, task=exc.task, cause=exc.cause, error=str(exc),
+        ) from exc  # fmt: skip
+    for job in settings.cron():
+        try:
+            validate_cron((job,), registry)
+        except (TaskqError, ValidationError) as exc:
+            cause = _validation_text(exc) if isinstance(exc, ValidationError) else str(exc)
+            message = "refusing to start: a CRON_JOBS entry cannot run"
+            raise Refusal(message, cron_job=job.name, task=job.task, cause=cause) from exc
+    if undeclared := settings.undeclared_queues():
+        raise Refusal(
+            "refusing to start: WORKER_QUEUES or CRON_JOBS name queues that QUEUES does not declare",
+            undeclared=undeclared, declared=sorted(settings.declared_queues() or ()),
+        )  # fmt: skip
+    return registry
+
+
+def _validation_text(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '<args>'}: {e['msg']}" for e in exc.errors())
+
+
+def refuse(settings: WorkerSettings, refusal: Refusal) -> int:
+    """Write the refusal as one JSON line on stderr (not a traceback spread over lines: one event, one
+    line, whatever collects the logs) and forget any worker id a previous run of this container left,
+    so ``check`` cannot find a live-looking entry and report this worker healthy."""
+    record = log.makeRecord(
+        log.name, logging.ERROR, __file__, 0, refusal.message, (), None, extra=refusal.fields
+    )
+    print(JsonFormatter().format(record), file=sys.stderr, flush=True)
+    with contextlib.suppress(OSError):
+        (settings.worker_state_dir / ID_FILE).unlink(missing_ok=True)
+    return EXIT_REFUSED
+
 
 async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Identity | None = None) -> int:
-    if undeclared := settings.undeclared_queues():
-        log.error(
-            "refusing to start: WORKER_QUEUES or CRON_JOBS name queues that QUEUES does not declare",
-            extra={"undeclared": undeclared, "declared": sorted(settings.declared_queues() or ())},
-        )
-        return 2
-    registry = settings.tasks()
-    validate_cron(settings.cron(), registry)
+    try:
+        registry = load(settings)
+    except Refusal as refusal:
+        return refuse(settings, refusal)
     identity = identity or new_identity()
     write_worker_id(settings.worker_state_dir, identity.id)
     redis = connect(settings, max_connections=max(16, settings.worker_concurrency + 4))

@@ -95,6 +95,8 @@ class LeaseKeeper(threading.Thread):
         self.settings, self.identity, self.leases, self.state = settings, identity, leases, state
         self.main_loop, self.on_lost, self.on_cancel = loop, on_lost, on_cancel
         self.queues: Sequence[str] = settings.queue_names()
+        # What GET /workers shows this worker runs: the registry loaded (and checked) at start.
+        self.tasks = tuple(settings.tasks().names())
         self.beats = 0  # successful heartbeats (tests and `check` use it)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop_event: asyncio.Event | None = None
@@ -154,6 +156,7 @@ class LeaseKeeper(threading.Thread):
             concurrency=self.settings.worker_concurrency,
             queues=tuple(self.queues),
             jobs=tuple(job_id for pairs in held.values() for job_id, _ in pairs),
+            tasks=self.tasks,
         )
         ttl_ms = int(max(3 * self.settings.heartbeat_seconds, self.settings.lease_seconds) * 1000)
 

@@ -22,6 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from taskq import Ack, ClaimedJob, DeadReason, JobError, RedisUnavailable, Taskq, TaskRegistry, Waiter
+from taskq.errors import BadMessage
 from taskq.workers import deregister
 from worker.acks import AckFlusher
 from worker.claims import Claimer
@@ -55,6 +56,7 @@ class Worker:
         burst: bool = False,
     ) -> None:
         self.settings, self.taskq, self.waiter, self.identity = settings, taskq, waiter, identity
+        self.registry = registry
         self.id = identity.id
         self.burst = burst
         self.slots = Slots(settings.worker_concurrency, settings.worker_prefetch)
@@ -195,6 +197,7 @@ class Worker:
     async def fail(self, h: Held, error: JobError, *, retryable: bool, reason: DeadReason) -> str:
         """Record a failed execution; retried through an outage while the lease holds."""
         q, job = self.taskq, h.job
+        backoff = self._backoff_of(job) if retryable else None
 
         async def record() -> str:
             status = await q.fail(
@@ -205,6 +208,7 @@ class Worker:
                 retryable=retryable,
                 reason=reason.value,
                 attempts=job.attempts,
+                backoff=backoff,
             )
             return "stale" if status is None else status.value
 
@@ -217,6 +221,15 @@ class Worker:
             status = "dropped"
         self.slots.forget(h)
         return status
+
+    def _backoff_of(self, job: ClaimedJob) -> tuple[float, float] | None:
+        """The task's own retry backoff (None: the deployment's). A failure is off the hot path, so
+        the payload is read again here rather than carried through every outcome."""
+        try:
+            name = job.payload().task
+        except BadMessage:
+            return None
+        return self.registry.get(name).retry_backoff if name in self.registry else None
 
     def forget(self, h: Held) -> None:
         self.slots.forget(h)

@@ -15,7 +15,7 @@ router = APIRouter(prefix="/workers", tags=["workers"], route_class=StrictJSONRo
 @router.get(
     "",
     response_model=list[WorkerInfo],
-    summary="Live workers: id, host, start, last heartbeat, concurrency, jobs in hand",
+    summary="Live workers: id, host, start, last heartbeat, concurrency, jobs in hand, tasks they run",
     responses=problems(*COMMON),
 )
 async def list_workers(taskq: TaskqDep) -> list[WorkerInfo]:
