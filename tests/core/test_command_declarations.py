@@ -61,7 +61,7 @@ def test_a_bound_command_resolves_the_queues_keys_and_leaves_the_varying_ones() 
     qk = GlobalKeys("decl").queue("q")
     commands = QueueCommands.bind(qk, config)
     assert commands.claim.keys(qk.claim("7")) == [
-        qk.pending, qk.scheduled, qk.active, qk.marker, qk.token, qk.claim("7"),
+        qk.pending, qk.scheduled, qk.active, qk.marker, qk.token, qk.claim("7"), qk.paused,
     ]  # fmt: skip
     assert commands.dead_retry.keys(qk.job("j")) == [qk.dead, qk.pending, qk.marker, qk.job("j"), qk.stats]
     with pytest.raises(ValueError, match="shorter"):

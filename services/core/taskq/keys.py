@@ -66,6 +66,11 @@ class QueueKeys:
         return f"{self.base}:marker"
 
     @cached_property
+    def paused(self) -> str:
+        """STRING, present while the queue is paused: the claim scripts hand out no new job."""
+        return f"{self.base}:paused"
+
+    @cached_property
     def stats(self) -> str:
         """HASH of monotonically increasing counters (enqueued, succeeded, failed, dead, ...)."""
         return f"{self.base}:stats"

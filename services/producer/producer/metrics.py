@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from taskq import QueueStats, RedisUnavailable, Taskq, TaskqError
+from taskq.controls import states
 from taskq.workers import live_workers
 
 #: A scrape answers (with taskq_redis_up 0) within this bound even when Redis hangs.
@@ -34,6 +35,7 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "stale_acks": ("taskq_stale_acks", "Late acks refused because the lease had moved on"),
     "lost": ("taskq_jobs_lost_leases", "Leases that expired (worker died or was cut off)"),
     "redriven": ("taskq_jobs_redriven", "Dead-lettered jobs sent back to the queue"),
+    "purged": ("taskq_jobs_purged", "Pending jobs deleted by a purge of the queue"),
 }
 
 
@@ -45,6 +47,8 @@ class Snapshot:
     known_queues: int = 0
     #: queue -> live workers serving it (a declared queue at 0 accepts jobs nobody runs yet)
     serving: dict[str, int] = field(default_factory=dict)
+    #: the queues that are paused (workers claim nothing new from them)
+    paused: frozenset[str] = frozenset()
 
 
 async def snapshot(taskq: Taskq) -> Snapshot:
@@ -53,10 +57,13 @@ async def snapshot(taskq: Taskq) -> Snapshot:
     that are no longer declared are counted in taskq_queues_known and listed by GET /queues.)"""
     try:
         async with asyncio.timeout(SCRAPE_TIMEOUT_SECONDS):
-            stats = await taskq.all_stats(taskq.declared_queues())
+            names = taskq.declared_queues()
+            found = await states(taskq, await taskq.queues() if names is None else names)
             workers = await live_workers(taskq)
             serving = Counter(q for w in workers for q in w.queues)
-            return Snapshot(True, stats, len(workers), await taskq.queue_count(), dict(serving))
+            paused = frozenset(s.stats.queue for s in found if s.paused)
+            stats = [s.stats for s in found]
+            return Snapshot(True, stats, len(workers), await taskq.queue_count(), dict(serving), paused)
     except (TimeoutError, RedisUnavailable, TaskqError):
         return Snapshot(False, [], 0)
 
@@ -88,6 +95,9 @@ class RedisCollector(Collector):
             "Live workers serving the queue (0 with jobs pending: nobody runs them)",
             labels=["queue"],
         )
+        paused = GaugeMetricFamily(
+            "taskq_queue_paused", "1 while the queue is paused (workers claim nothing new)", labels=["queue"]
+        )
         families = {
             name: CounterMetricFamily(metric, text, labels=["queue"])
             for name, (metric, text) in COUNTERS.items()
@@ -99,11 +109,13 @@ class RedisCollector(Collector):
                 depth.add_metric([q.queue, state], float(value))
             age.add_metric([q.queue], q.oldest_pending_age_seconds or 0.0)
             serving.add_metric([q.queue], float(self.snap.serving.get(q.queue, 0)))
+            paused.add_metric([q.queue], 1.0 if q.queue in self.snap.paused else 0.0)
             for name, family in families.items():
                 family.add_metric([q.queue], float(q.counters.get(name, 0)))
         yield depth
         yield age
         yield serving
+        yield paused
         yield from families.values()
 
 

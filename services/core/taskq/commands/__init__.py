@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any, get_type_hints
 
-from taskq.commands.admin import Cancel, DeadPurge, DeadRetry, Promote, Reap, Stats
+from taskq.commands.admin import Cancel, DeadPurge, DeadRetry, Pause, Promote, Purge, Reap, RemoveQueue, Stats
 from taskq.commands.base import Call, QueueCommand, plain
 from taskq.commands.enqueue import Enqueue, Planner, PreparedEnqueue
 from taskq.commands.lease import Claim, Complete, Fail, Heartbeat, Progress, Release
@@ -22,7 +22,7 @@ from taskq.keys import GlobalKeys, QueueKeys
 #: Every script command, for the checks that compare declarations with the scripts.
 ALL: tuple[type[QueueCommand], ...] = (
     Enqueue, Claim, Complete, Heartbeat, Fail, Release, Progress,
-    Reap, Promote, Cancel, Stats, DeadRetry, DeadPurge,
+    Reap, Promote, Cancel, Stats, DeadRetry, DeadPurge, Pause, Purge, RemoveQueue,
 )  # fmt: skip
 
 
@@ -44,6 +44,9 @@ class QueueCommands:
     stats: Stats
     dead_retry: DeadRetry
     dead_purge: DeadPurge
+    pause: Pause
+    purge: Purge
+    remove_queue: RemoveQueue
 
     @classmethod
     def bind(cls, qk: QueueKeys, config: QueueConfig) -> QueueCommands:

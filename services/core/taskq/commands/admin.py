@@ -102,3 +102,49 @@ def _found(job_id: str) -> Any:
             raise JobNotFound(job_id)
 
     return parse
+
+
+class Pause(QueueCommand):
+    SCRIPT = "pause"
+    KEYS = ("paused", "marker")
+
+    def __call__(self, paused: bool) -> Call[bool]:
+        """Pause (True) or resume (False); the reply: whether the state changed."""
+        return self.call(self._fixed, ("1" if paused else "0",), _changed)
+
+
+def _changed(reply: Any) -> bool:
+    return int(reply) == 1
+
+
+class Purge(QueueCommand):
+    SCRIPT = "purge"
+    KEYS = ("pending", "stats")
+
+    def __call__(self, limit: int) -> Call[tuple[int, int]]:
+        """Delete up to ``limit`` pending jobs; the reply: (purged, pending left)."""
+        qk = self.qk
+        return self.call(self._fixed, (qk.job_prefix, qk.idempotency(""), qk.events, limit), _pair)
+
+
+def _pair(reply: Sequence[Any]) -> tuple[int, int]:
+    return int(reply[0]), int(reply[1])
+
+
+class RemoveQueue(QueueCommand):
+    SCRIPT = "remove_queue"
+    KEYS = (
+        "pending", "scheduled", "active", "dead", "stats", "token", "marker", "paused", "maintenance_lock",
+    )  # fmt: skip
+
+    def __call__(self) -> Call[tuple[int, int, int, int] | None]:
+        """Delete the queue's keys if it holds no job; the reply: None when removed, else what it
+        holds (pending, scheduled, running, dead) and nothing was deleted."""
+        return self.call(self._fixed, (), _held)
+
+
+def _held(reply: Sequence[Any]) -> tuple[int, int, int, int] | None:
+    if int(reply[0]) == ScriptCode.OK:
+        return None
+    pending, scheduled, running, dead = (int(v) for v in reply[1:5])
+    return pending, scheduled, running, dead

@@ -28,7 +28,7 @@ def due(value: Any) -> int | None:
 
 class Claim(QueueCommand):
     SCRIPT = "claim"
-    KEYS = ("pending", "scheduled", "active", "marker", "token", "claim")
+    KEYS = ("pending", "scheduled", "active", "marker", "token", "claim", "paused")
 
     def __call__(self, worker_id: str, n: int, nonce: str) -> Call[ClaimBatch]:
         qk = self.qk
@@ -41,7 +41,7 @@ class Claim(QueueCommand):
 
 class Complete(QueueCommand):
     SCRIPT = "complete"
-    KEYS = ("active", "stats", "pending", "scheduled", "marker", "token", "claim")
+    KEYS = ("active", "stats", "pending", "scheduled", "marker", "token", "claim", "paused")
 
     def __call__(
         self, acks: Sequence[Ack], worker_id: str, claim_next: int, nonce: str

@@ -82,10 +82,16 @@ end
 -- Promote what is due, then claim up to n jobs for worker (or, when this nonce's claim ran already
 -- and its reply was lost, hand back what it took). Appends next_due_ms, then the jobs in
 -- claim_into's format, to out.
+--
+-- A paused queue (its paused key exists) hands out nothing new. The check is here, in the one
+-- function every claim path runs (claim.lua, complete.lua's fused claim, the claim pipelined behind
+-- the waiter's blocking pop), so no worker can race a pause. Replays still answer: those jobs were
+-- taken before. No marker is re-armed, so idle workers block instead of spinning; resume wakes one.
 local function claim_jobs(out, pending, scheduled, active, marker, token, claim, job_prefix, worker,
-                          lease_ms, n, nonce, now)
+                          lease_ms, n, nonce, now, paused)
   out[#out + 1] = promote_and_next_due(scheduled, pending, marker, job_prefix, now, PROMOTE_ON_CLAIM)
-  if not replay_claim(out, claim, active, job_prefix, lease_ms, now) then
+  if not replay_claim(out, claim, active, job_prefix, lease_ms, now)
+      and redis.call('EXISTS', paused) == 0 then
     claim_into(out, pending, active, marker, token, claim, nonce, job_prefix, worker, lease_ms, n, now)
   end
 end

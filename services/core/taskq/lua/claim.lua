@@ -5,7 +5,7 @@
 -- that ran), it hands back the jobs that call took instead of claiming more (see replay_claim).
 --
 -- KEYS[1] pending   KEYS[2] scheduled   KEYS[3] active   KEYS[4] marker   KEYS[5] token counter
--- KEYS[6] claim record of this nonce
+-- KEYS[6] claim record of this nonce   KEYS[7] paused (exists: claim nothing new)
 -- ARGV[1] job key prefix   ARGV[2] worker id   ARGV[3] lease ms   ARGV[4] max jobs to claim
 -- ARGV[5] nonce (20 digits, new per call unless it is a retry)
 -- Returns: {next_due_ms, id, token, attempts, payload, id, token, ...}
@@ -21,6 +21,7 @@ local active = KEYS[3]
 local marker = KEYS[4]
 local token = KEYS[5]
 local claim = KEYS[6]
+local paused = KEYS[7]
 
 local job_prefix = ARGV[1]
 local worker = ARGV[2]
@@ -30,5 +31,5 @@ local nonce = ARGV[5]
 
 local out = {}
 claim_jobs(out, pending, scheduled, active, marker, token, claim, job_prefix, worker, lease_ms, max_jobs,
-  nonce, now_ms())
+  nonce, now_ms(), paused)
 return out

@@ -8,7 +8,7 @@
 -- The claim is recoverable as claim.lua's is: the same nonce again hands back what it took.
 --
 -- KEYS[1] active   KEYS[2] stats   KEYS[3] pending   KEYS[4] scheduled   KEYS[5] marker   KEYS[6] token
--- KEYS[7] claim record of this nonce
+-- KEYS[7] claim record of this nonce   KEYS[8] paused (exists: ack, but claim nothing new)
 -- ARGV[1] job key prefix   ARGV[2] result TTL ms   ARGV[3] events channel
 -- ARGV[4] worker id   ARGV[5] lease ms   ARGV[6] jobs to claim next (0: none)   ARGV[7] number of acks
 -- ARGV[8] claim nonce   ARGV[9..] per ack: id, token, outcome ('s' succeeded / 'c' cancelled), result JSON
@@ -25,6 +25,7 @@ local scheduled = KEYS[4]
 local marker = KEYS[5]
 local token = KEYS[6]
 local claim = KEYS[7]
+local paused = KEYS[8]
 
 local job_prefix = ARGV[1]
 local result_ttl_ms = ARGV[2]
@@ -75,7 +76,7 @@ if stale > 0 then redis.call('HINCRBY', stats, 'stale_acks', stale) end
 
 if want > 0 then
   claim_jobs(out, pending, scheduled, active, marker, token, claim, job_prefix, worker, lease_ms, want,
-    nonce, now)
+    nonce, now, paused)
 else
   out[#out + 1] = -1
 end

@@ -37,9 +37,74 @@ function series(samples) {
   return out;
 }
 
+function say(text) {
+  fill(document.getElementById("queue-message"), text);
+}
+
+// The last /queues document and each card's rate, so a control's answer repaints at once.
+let lastQueues = [];
+const lastRates = new Map();
+
+// Pause, resume or purge (after the dialog): the API answers, the message says what happened.
+async function control(q, action) {
+  const path = `/queues/${encodeURIComponent(q.queue)}/${action}`;
+  try {
+    if (action === "purge") {
+      const done = await api(path, { method: "POST", body: { confirm: q.queue } });
+      say(`Purged ${done.purged} pending job${done.purged === 1 ? "" : "s"} from queue ${q.queue}.`);
+    } else {
+      const view = await api(path, { method: "POST" });
+      lastQueues = lastQueues.map((other) => (other.queue === view.queue ? view : other));
+      paintQueues();
+      say(`Queue ${q.queue} is ${view.paused ? "paused: workers take no new job" : "running again"}.`);
+    }
+  } catch (e) {
+    say(`Could not ${action} queue ${q.queue}: ${e.message}`);
+  }
+}
+
+// The confirmation: a modal <dialog> (focus moves into it and stays there, Escape cancels), opened
+// with Cancel focused; on close the keyboard goes back to the card's Purge button.
+function askPurge(q) {
+  const dialog = document.getElementById("purge-dialog");
+  fill(document.getElementById("purge-title"), `Purge queue ${q.queue}?`);
+  fill(
+    document.getElementById("purge-text"),
+    `Delete its ${q.pending} pending job${q.pending === 1 ? "" : "s"} for good. Scheduled and running jobs stay. This cannot be undone.`,
+  );
+  dialog.returnValue = "";
+  dialog.addEventListener(
+    "close",
+    () => {
+      refocus(q.queue, "purge");
+      if (dialog.returnValue === "confirm") control(q, "purge");
+    },
+    { once: true },
+  );
+  dialog.showModal();
+}
+
+function refocus(queue, action) {
+  const button = [...document.querySelectorAll("#queue-cards button")].find(
+    (b) => b.dataset.queue === queue && b.dataset.action === action,
+  );
+  if (button) button.focus();
+}
+
+function controls(q) {
+  const toggle = q.paused ? "resume" : "pause";
+  return h(
+    "div",
+    { class: "actions" },
+    h("button", { type: "button", "data-action": toggle, "data-queue": q.queue, onclick: () => control(q, toggle) }, q.paused ? "Resume" : "Pause"),
+    h("button", { type: "button", class: "danger", "data-action": "purge", "data-queue": q.queue, "aria-haspopup": "dialog", onclick: () => askPurge(q) }, "Purge"),
+  );
+}
+
 function queueCard(q, perSecond) {
-  const title = h("h3", {}, q.queue);
+  const title = h("h3", {}, q.queue, q.paused ? [" ", h("span", { class: "badge status-running", "data-field": "paused" }, "Paused")] : null);
   const notes = [];
+  if (q.paused) notes.push(h("p", { class: "note" }, "Paused: jobs are accepted, workers take none."));
   if (!q.declared) notes.push(h("p", { class: "note" }, "Not declared: new jobs are refused."));
   if (q.workers === 0 && q.pending > 0) notes.push(h("p", { class: "note" }, "No live worker serves this queue."));
   return h(
@@ -56,20 +121,35 @@ function queueCard(q, perSecond) {
       ["Workers", q.workers],
     ]),
     notes,
+    controls(q),
   );
+}
+
+function paintQueues() {
+  // The cards are rebuilt on every refresh: the keyboard stays on the control it was on (a
+  // Pause button that became Resume keeps it too).
+  const focused = document.activeElement;
+  const where = focused && focused.closest && focused.closest("#queue-cards") ? focused.dataset : null;
+  const container = document.getElementById("queue-cards");
+  const cards = lastQueues.map((q) => queueCard(q, lastRates.get(q.queue)));
+  if (cards.length) fill(container, cards);
+  else fill(container, h("p", { class: "muted" }, "No queue has had a job yet."));
+  if (where && where.queue) {
+    const q = lastQueues.find((other) => other.queue === where.queue);
+    refocus(where.queue, where.action === "purge" || !q ? where.action : q.paused ? "resume" : "pause");
+  }
 }
 
 function renderQueues(queues) {
   const now = Date.now();
   let total = 0;
-  const cards = queues.map((q) => {
+  for (const q of queues) {
     total += q.processed_total;
-    return queueCard(q, rate(record(`q:${q.queue}`, now, q.processed_total), RATE_SPAN_MS));
-  });
+    lastRates.set(q.queue, rate(record(`q:${q.queue}`, now, q.processed_total), RATE_SPAN_MS));
+  }
+  lastQueues = queues;
+  paintQueues();
   const all = record("all", now, total);
-  const container = document.getElementById("queue-cards");
-  if (cards.length) fill(container, cards);
-  else fill(container, h("p", { class: "muted" }, "No queue has had a job yet."));
   drawLine(document.getElementById("throughput-chart"), series(all), {
     windowMs: WINDOW_MS,
     label: "Jobs processed per second",
