@@ -9,8 +9,9 @@ worker's settings, client and shared resources. One object serves the three ways
 from __future__ import annotations
 
 import asyncio
+import itertools
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 #: this many socket timeouts, plus a margin, before it gives up (the enqueue may still land; a retry
 #: of the job gets it back).
 ENQUEUE_ROUND_TRIPS = 3
+#: Guards the parts of a context made on first use (rare: once per job at most).
+_FIRST_USE = threading.Lock()
 
 
 class JobContext:
@@ -39,8 +42,8 @@ class JobContext:
     Handlers are told the job id and the attempt so they can be idempotent (delivery is at least
     once)."""
 
-    __slots__ = ("_calls", "_lock", "_log", "_progress", "attempt", "job_id", "loop", "queue", "registry",
-                 "resources", "settings", "task", "taskq", "token")  # fmt: skip
+    __slots__ = ("_calls", "_log", "_loop_thread", "_progress", "attempt", "job_id", "loop", "queue",
+                 "registry", "resources", "settings", "task", "taskq", "token")  # fmt: skip
 
     def __init__(
         self,
@@ -56,16 +59,24 @@ class JobContext:
         registry: TaskRegistry | None = None,
         resources: dict[str, object] | None = None,
     ) -> None:
-        self.job_id, self.queue, self.task, self.attempt, self.token = job_id, queue, task, attempt, token
-        self.settings, self.taskq, self.loop = settings, taskq, loop
+        self.job_id = job_id
+        self.queue = queue
+        self.task = task
+        self.attempt = attempt
+        self.token = token
+        self.settings = settings
+        self.taskq = taskq
+        self.loop = loop
         #: What ``enqueue`` looks names up in (None: the settings' own, ``settings.tasks()``).
         self.registry = registry
         #: Per-process resources a handler may reuse (e.g. the webhook HTTP client), by name.
         self.resources: dict[str, object] = {} if resources is None else resources
-        self._progress = ProgressWriter(taskq, loop, queue, job_id, token)
+        # Built on the loop's thread (the job runner). The rest is made on first use: most handlers
+        # never report progress, log or enqueue, and every job builds a context (the hot path).
+        self._loop_thread = threading.get_ident()
+        self._progress: ProgressWriter | None = None
         self._log: JobLogger | None = None
-        self._lock = threading.Lock()
-        self._calls = 0  # unkeyed enqueues so far in this attempt
+        self._calls: Iterator[int] | None = None  # numbers the unkeyed enqueues of this attempt
 
     @property
     def log(self) -> JobLogger:
@@ -79,11 +90,19 @@ class JobContext:
         from the loop or a thread; the write happens on the worker's loop, only the latest pending
         value is written, and an outage or a lost lease is logged at debug, never raised. A value
         out of 0-100 raises ``ValueError`` here."""
-        self._progress.report(percent, message)
+        writer = self._progress
+        if writer is None:
+            with _FIRST_USE:  # a thread handler may report from several threads at once
+                if self._progress is None:
+                    self._progress = ProgressWriter(
+                        self.taskq, self.loop, self._loop_thread, self.queue, self.job_id, self.token
+                    )
+                writer = self._progress
+        writer.report(percent, message)
 
     async def flush_progress(self) -> None:
         """Wait (bounded) until the progress already reported is written (before the outcome)."""
-        if self._progress.writing:
+        if self._progress is not None and self._progress.writing:
             await self._progress.flush(self.settings.redis_socket_timeout)
 
     def enqueue(
@@ -134,19 +153,18 @@ class JobContext:
         options: Mapping[str, Any],
     ) -> EnqueueRequest:
         if key is None:
-            with self._lock:  # a thread handler may enqueue from several threads
-                self._calls += 1
-                call = self._calls
+            if self._calls is None:
+                with _FIRST_USE:
+                    if self._calls is None:
+                        self._calls = itertools.count(1)
+            call = next(self._calls)  # atomic: a thread handler may enqueue from several threads
         else:
             call = 0
         registry = self.registry if self.registry is not None else self.settings.tasks()
         return follow_up(registry, task, args, idempotency_key(self.job_id, call, key), options)
 
     def _on_loop(self) -> bool:
-        try:
-            return asyncio.get_running_loop() is self.loop
-        except RuntimeError:
-            return False
+        return threading.get_ident() == self._loop_thread
 
     def save_artifact(self, data: bytes, *, content_type: str, suffix: str = "") -> dict[str, str]:
         """Store ``data`` as this job's artifact; put the mapping returned into the result."""

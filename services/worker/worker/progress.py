@@ -34,11 +34,17 @@ class ProgressWriter:
                  "_token", "_writing")  # fmt: skip
 
     def __init__(
-        self, taskq: Taskq, loop: asyncio.AbstractEventLoop, queue: str, job_id: str, token: int
+        self,
+        taskq: Taskq,
+        loop: asyncio.AbstractEventLoop,
+        loop_thread: int,
+        queue: str,
+        job_id: str,
+        token: int,
     ) -> None:
         self._taskq, self._loop, self._queue, self._job_id, self._token = taskq, loop, queue, job_id, token
-        #: Built on the loop's thread (the job runner): a call from this thread schedules directly.
-        self._loop_thread = threading.get_ident()
+        #: The loop's thread: a call from it schedules the writer directly, others through the loop.
+        self._loop_thread = loop_thread
         self._lock = threading.Lock()
         self._pending: tuple[float, str | None] | None = None
         self._writing = False
