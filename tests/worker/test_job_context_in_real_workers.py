@@ -214,3 +214,28 @@ async def test_the_job_logger_lines_carry_the_job(
     assert found["queue"] == "default"
     assert found["follow_ups"] == 1  # the handler's own extra, kept beside the job's fields
     assert found["logger"] == "taskq.task"
+
+
+@pytest.mark.parametrize(
+    ("what", "type_name", "text"),
+    [("unknown", "UnknownTask", "acme.nope"), ("invalid", "ValidationError", "index")],
+)
+async def test_an_isolated_handlers_enqueue_error_comes_back_with_its_type_and_message(
+    what: str, type_name: str, text: str, make_settings: Callable[..., WorkerSettings], client_for: Client,
+    spawn_worker: Spawn,
+) -> None:  # fmt: skip
+    settings = make_settings()
+    taskq = client_for(settings)
+    failing = (await taskq.enqueue("acme.bad_enqueue_isolated", {"what": what})).id
+    caught = (await taskq.enqueue("acme.bad_enqueue_isolated", {"what": what, "catch": True})).id
+    spawn_acme(spawn_worker, settings)
+
+    job = await finished(taskq, failing)
+    assert job.status is JobStatus.FAILED
+    assert job.error is not None
+    assert job.error.type == type_name  # the original's, not the messenger's
+    assert text in job.error.message
+    job = await finished(taskq, caught)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    assert isinstance(job.result, str)
+    assert job.result.startswith(f"{type_name}: ")  # what the handler caught says what failed
