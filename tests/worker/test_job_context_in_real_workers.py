@@ -80,15 +80,16 @@ def log_lines(text: str) -> list[dict[str, Any]]:
 MODES = ["acme.fanout_async", "acme.fanout_thread", "acme.fanout_isolated"]
 
 
-@pytest.mark.parametrize("task", MODES)
+@pytest.mark.parametrize(("task", "keyed"), [*((m, False) for m in MODES), ("acme.fanout_async", True)])
 async def test_a_retried_attempt_does_not_enqueue_its_follow_ups_twice(
-    task: str, make_settings: Callable[..., WorkerSettings], client_for: Client, spawn_worker: Spawn,
-    tmp_path: Path,
+    task: str, keyed: bool, make_settings: Callable[..., WorkerSettings], client_for: Client,
+    spawn_worker: Spawn, tmp_path: Path,
 ) -> None:  # fmt: skip
     settings = make_settings()
     taskq = client_for(settings)
     book = tmp_path / "leaves.jsonl"
-    job_id = (await taskq.enqueue(task, {"ledger": str(book), "n": 3, "fail_attempts": 1})).id
+    args = {"ledger": str(book), "n": 3, "fail_attempts": 1, "keyed": keyed}
+    job_id = (await taskq.enqueue(task, args)).id
     spawn_acme(spawn_worker, settings)
 
     job = await finished(taskq, job_id)
