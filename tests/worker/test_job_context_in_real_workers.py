@@ -27,6 +27,7 @@ from worker.testing import WorkerProcess, wait_for
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 Spawn = Callable[..., WorkerProcess]
 Client = Callable[[WorkerSettings], Taskq]
+DONE = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
 
 
 def spawn_acme(spawn: Spawn, settings: WorkerSettings) -> WorkerProcess:
@@ -52,12 +53,14 @@ async def settled(taskq: Taskq, queue: str = "default", timeout: float = 20) -> 
     await wait_for(idle, timeout, f"queue {queue} to drain")
 
 
-async def finished(taskq: Taskq, job_id: str, timeout: float = 30) -> Job:
+async def finished(
+    taskq: Taskq, job_id: str, timeout: float = 30, statuses: frozenset[JobStatus] | set[JobStatus] = DONE
+) -> Job:
     found: list[Job] = []
 
     async def done() -> bool:
         job = await taskq.get_job(job_id)
-        if job is not None and job.status in {JobStatus.SUCCEEDED, JobStatus.FAILED}:
+        if job is not None and job.status in statuses:
             found.append(job)
             return True
         return False
@@ -240,3 +243,38 @@ async def test_an_isolated_handlers_enqueue_error_comes_back_with_its_type_and_m
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert isinstance(job.result, str)
     assert job.result.startswith(f"{type_name}: ")  # what the handler caught says what failed
+
+
+@pytest.mark.parametrize("stop", ["timeout", "cancel"])
+async def test_an_isolated_handler_stopped_after_its_requests_leaves_the_worker_serving(
+    stop: str, make_settings: Callable[..., WorkerSettings], client_for: Client, spawn_worker: Spawn,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    settings = make_settings()
+    taskq = client_for(settings)
+    book, never = tmp_path / "leaves.jsonl", tmp_path / "never"
+    args = {"ledger": str(book), "n": 2, "hold": str(never)}
+    options: dict[str, Any] = {"max_attempts": 1}
+    if stop == "timeout":
+        options["timeout"] = 3.0
+    job_id = (await taskq.enqueue("acme.fanout_isolated", args, **options)).id
+    spawn_acme(spawn_worker, settings)
+
+    async def follow_ups_ran() -> bool:
+        return len(ledger(book)) == 2
+
+    await wait_for(follow_ups_ran, 30, "the follow-ups to run")
+    if stop == "cancel":
+        await taskq.cancel(job_id)
+    job = await finished(taskq, job_id, statuses={JobStatus.FAILED, JobStatus.CANCELLED})
+    if stop == "cancel":
+        assert job.status is JobStatus.CANCELLED
+    else:
+        assert job.error is not None
+        assert job.error.type == "JobTimeout"
+    # The worker is not stuck on the killed child's pipe: it runs the next job, requests and all.
+    after = (await taskq.enqueue("acme.fanout_isolated", {"ledger": str(book), "n": 1})).id
+    job = await finished(taskq, after)
+    assert job.status is JobStatus.SUCCEEDED, job.error
+    await settled(taskq)
+    assert len(ledger(book)) == 3
