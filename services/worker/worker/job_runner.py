@@ -21,7 +21,7 @@ from taskq.models import dumps
 from worker.context import JobContext
 from worker.deadlines import Deadlines
 from worker.decode import Refused, decode
-from worker.execution import ChildFailed, JobTimeout, execute
+from worker.execution import ChildFailed, JobTimeout, execute, preload
 from worker.handlers import handlers_for
 from worker.settings import WorkerSettings
 from worker.slots import Held, StopReason
@@ -60,6 +60,7 @@ class JobRunner:
         self.outcomes, self.registry, self.settings, self.taskq = outcomes, registry, settings, taskq
         self.pool, self.deadlines = pool, deadlines
         self.handlers = handlers_for(registry)
+        preload(self.handlers.values())  # before any child starts: the fork server imports them once
         self.resources: dict[str, object] = {}
 
     def _log(self, h: Held, outcome: str, task: str, level: int = logging.INFO, **extra: Any) -> None:
@@ -84,8 +85,8 @@ class JobRunner:
         task = runnable.payload.task
         ctx = JobContext(
             job_id=h.job.id, queue=h.job.queue, task=task, attempt=h.job.attempts, token=h.job.token,
-            settings=self.settings, taskq=self.taskq, loop=asyncio.get_running_loop(),
-            resources=self.resources,
+            settings=self.settings, taskq=self.taskq, registry=self.registry,
+            loop=asyncio.get_running_loop(), resources=self.resources,
         )  # fmt: skip
         timeout = runnable.payload.timeout
         deadline = None if runnable.handler.mode == "process" else self.deadlines.add(h, timeout)

@@ -31,7 +31,7 @@ async def noop(args: NoopArgs, ctx: JobContext) -> Any:
 async def sleep(args: SleepArgs, ctx: JobContext) -> Any:
     if args.seconds >= 2:
         # Long sleeps say where they are, so progress can be seen end to end.
-        await ctx.progress(0, "sleeping")
+        ctx.progress(0, "sleeping")
     await asyncio.sleep(args.seconds)
     return args.tag if args.tag is not None else args.seconds
 

@@ -49,7 +49,7 @@ async def generate_report(args: GenerateReportArgs, ctx: JobContext) -> Any:
     if since > until:
         raise ValueError("since is after until")
     queues = args.queues if args.queues is not None else await ctx.taskq.queues()
-    await ctx.progress(0, f"reading {len(queues)} queues")
+    ctx.progress(0, f"reading {len(queues)} queues")
 
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=COLUMNS, extrasaction="raise")
@@ -85,7 +85,7 @@ async def generate_report(args: GenerateReportArgs, ctx: JobContext) -> Any:
                 job_rows += 1
             else:
                 cursor = page.next_cursor
-        await ctx.progress(100 * (index + 1) / max(1, len(queues)), f"{index + 1}/{len(queues)} queues")
+        ctx.progress(100 * (index + 1) / max(1, len(queues)), f"{index + 1}/{len(queues)} queues")
 
     name = f"{ctx.job_id}.csv"
     directory = ctx.settings.reports_dir
