@@ -78,10 +78,11 @@ lint-docker: install ## hadolint on the three Dockerfiles, then `docker compose 
 	@if $(COMPOSE) version >/dev/null 2>&1; then $(MAKE) --no-print-directory lint-compose; \
 	else echo "lint-compose skipped: no docker compose here (CI runs it after the Docker bootstrap)"; fi
 
-lint-compose: ## Validate compose.yaml and compose.yaml + compose.test.yaml (needs docker compose, not a daemon)
+lint-compose: ## Validate compose.yaml (also with --profile observability) and the test/chaos overlays (needs docker compose, not a daemon)
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml config -q
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml -f compose.test.yaml config -q
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml -f compose.test.yaml -f compose.chaos.yaml config -q
+	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml --profile observability config -q
 
 .env: ## (file) Created from .env.example with fresh secrets by the first `make up` or `make dev`
 	@umask 077 && sed -e "s/^REDIS_PASSWORD=change-me$$/REDIS_PASSWORD=$$($(GEN_SECRET))/" \
