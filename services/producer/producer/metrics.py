@@ -123,7 +123,7 @@ class RedisCollector(Collector):
 
     def histograms(self) -> Iterable[Metric]:
         jobs = {
-            kind: HistogramMetricFamily(f"taskq_job_{kind}_seconds", text, labels=["queue", "task"], unit="")
+            kind: HistogramMetricFamily(f"taskq_job_{kind}_seconds", text, labels=["queue", "task"])
             for kind, text in (
                 ("wait", "From due (enqueued, or the delay or backoff over) to claimed by a worker"),
                 ("run", "From claimed to finished (succeeded, failed or cancelled), per execution"),
