@@ -85,3 +85,14 @@ async def test_a_delayed_job_waits_from_its_due_time(taskq: Taskq, queue_name: s
     # Counted from enqueue it would be over 1.2 s; from its due time it is the polling slack.
     assert dict(h.cumulative())["1.0"] == 1, h.cumulative()
     assert h.sum < 1.0
+
+
+async def test_time_fields_inside_args_do_not_fool_the_wait(taskq: Taskq, queue_name: str) -> None:
+    # The scripts read created_at / run_at from the payload text: keys of the same names in args
+    # (here saying 1970) must not be taken for the job's own.
+    args = {"created_at": 1, "run_at": 1, "nested": {"created_at": 1}}
+    await taskq.enqueue("report.a", args, queue=queue_name)
+    assert len((await taskq.claim(queue_name, "w1", 1)).jobs) == 1
+    h = by_key(await job_latencies(taskq, [queue_name], KNOWN))[("wait", "report.a")]
+    assert h.count == 1
+    assert h.sum < 60, f"a wait of {h.sum} s: the args' timestamps were read"

@@ -30,18 +30,43 @@ local function task_of(payload)
   return string.match(payload, '^{"v":%d+,"id":"[^"]*","task":"([%w_%.%-]+)"') or ''
 end
 
-local function count(acc, kind, task, ms)
+-- acc: task -> {[bucket] = count, sum = ms}; field names are built once per task at flush, not per
+-- job (each new Lua string is hashed and interned).
+local function count(acc, task, ms)
   if ms < 0 then ms = 0 end  -- the producer's clock (created_at) ahead of Redis's
-  local base = kind .. ':' .. task .. ':'
-  local b = base .. bucket_of(ms)
-  acc[b] = (acc[b] or 0) + 1
-  acc[base .. 'sum'] = (acc[base .. 'sum'] or 0) + ms
+  local t = acc[task]
+  if not t then
+    t = {sum = 0}
+    acc[task] = t
+  end
+  local b = bucket_of(ms)
+  t[b] = (t[b] or 0) + 1
+  t.sum = t.sum + ms
 end
 
 -- One HINCRBY per distinct field: a batch of one task's jobs costs a few calls, not a few per job.
-local function flush_counts(job_prefix, acc)
-  local key = hist_key(job_prefix)
-  for field, n in pairs(acc) do redis.call('HINCRBY', key, field, fmt(n)) end
+local function flush_counts(job_prefix, kind, acc)
+  local key = nil
+  for task, t in pairs(acc) do
+    key = key or hist_key(job_prefix)
+    local base = kind .. ':' .. task .. ':'
+    for b, n in pairs(t) do redis.call('HINCRBY', key, base .. b, fmt(n)) end
+  end
+end
+
+-- When a first attempt became due: its run_at when delayed, else its created_at (payload fields, in
+-- ms). Plain finds, no backtracking pattern. ',"created_at":' cannot occur inside a JSON string and
+-- args come before it, so its last occurrence is the job's own; run_at, when present, follows it.
+local function due_of(payload)
+  local at, last = 1, nil
+  while true do
+    local _, j = string.find(payload, ',"created_at":', at, true)
+    if not j then break end
+    last, at = j, j + 1
+  end
+  if not last then return nil end
+  local _, r = string.find(payload, ',"run_at":', last, true)
+  return tonumber(string.match(payload, '^%d+', (r or last) + 1))
 end
 
 -- Wait of the jobs just claimed: out[first..] holds {id, token, attempts, payload} per job. A first
@@ -54,13 +79,10 @@ local function observe_claimed(job_prefix, out, first, now)
     local payload = out[i + 3]
     local due = nil
     if out[i + 2] > 1 then due = tonumber(redis.call('HGET', job_prefix .. out[i], 'scheduled_at')) end
-    -- run_at is the payload's last field when present; created_at the last top-level one before it
-    -- (',"created_at":' cannot occur inside a JSON string, and args come before it).
-    due = due or tonumber(string.match(payload, ',"run_at":(%d+)}$'))
-      or tonumber(string.match(payload, '.*,"created_at":(%d+)')) or now
-    count(acc, 'w', task_of(payload), now - due)
+    due = due or due_of(payload) or now
+    count(acc, task_of(payload), now - due)
   end
-  flush_counts(job_prefix, acc)
+  flush_counts(job_prefix, 'w', acc)
 end
 
 -- Run time of the executions of ids that just ended (succeeded, cancelled or failed): from the
@@ -69,7 +91,7 @@ local function observe_runs(job_prefix, ids, now)
   local acc = {}
   for _, id in ipairs(ids) do
     local cur = redis.call('HMGET', job_prefix .. id, 'started_at', 'payload')
-    if cur[1] then count(acc, 'r', task_of(cur[2] or ''), now - tonumber(cur[1])) end
+    if cur[1] then count(acc, task_of(cur[2] or ''), now - tonumber(cur[1])) end
   end
-  flush_counts(job_prefix, acc)
+  flush_counts(job_prefix, 'r', acc)
 end
