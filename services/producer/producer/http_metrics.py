@@ -32,6 +32,8 @@ from taskq.histograms import bucket_index
 FLUSH_SECONDS = 1.0
 #: The route label of a request no route matched (bounded: never the raw path).
 UNMATCHED = "(unmatched)"
+#: Methods labelled as they are; any other token a client sends is counted as "OTHER" (bounded).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 #: A process's counts are kept across failed flushes (Redis down) this many times, then dropped: a
 #: process whose Redis is gone for good (shutdown in tests) must not retry forever.
 MAX_FAILED_FLUSHES = 30
@@ -106,7 +108,8 @@ class HttpMetrics:
             route = self.route_of(scope)
         except Exception:  # a router this code does not know: count the request, never fail it
             route = UNMATCHED
-        base = series_of(scope["method"], route, status)
+        method = scope["method"] if scope["method"] in METHODS else "OTHER"
+        base = series_of(method, route, status)
         bucket = f"{base}:{bucket_index(seconds * 1000)}"
         total = f"{base}:sum"
         pending = self.pending
