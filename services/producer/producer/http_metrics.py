@@ -21,11 +21,12 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from taskq import Taskq, TaskqError
-from taskq.commands import plain
+from taskq import GlobalKeys, connect
 from taskq.histograms import bucket_index
 
 #: How often a process sends its counts to Redis (the most a scrape lags behind the others).
@@ -135,38 +136,49 @@ class HttpMetrics:
                 return template
         return UNMATCHED
 
-    async def flush(self, app: Any) -> None:
-        """Send the pending increments (kept for the next try when Redis does not answer)."""
+    async def flush(self, redis: Redis, key: str) -> None:
+        """Send the pending increments in one pipelined round trip (kept for the next try when
+        Redis does not answer)."""
         if not self.pending:
             return
         taken, self.pending = self.pending, {}
-        taskq: Taskq = app.state.taskq
-        key = taskq.keys.http_metrics
         try:
-            await taskq.executor.run_many([plain("HINCRBY", key, f, n) for f, n in taken.items()])
-        except BaseException:  # cancelled at shutdown too: put them back for the last flush
+            pipe = redis.pipeline(transaction=False)
+            for f, n in taken.items():
+                pipe.hincrby(key, f, n)
+            await pipe.execute()
+        except BaseException:  # cancelled too: put them back for the next flush
             for f, n in taken.items():
                 self.pending[f] = self.pending.get(f, 0) + n
             raise
 
     async def _flush_loop(self, app: Any) -> None:
-        """Flush every FLUSH_SECONDS while there is something to send; then end (the next request
-        starts it again), so an idle process runs no timer."""
+        """Flush every FLUSH_SECONDS while there is something to send, then end (the next request
+        starts it again): an idle process runs no timer and holds no connection. The loop has its
+        own one-connection client, closed when it ends, so it never depends on (or outlives) the
+        app's clients: an app whose lifespan is not seen here (tests) leaves nothing open."""
+        settings = app.state.settings
+        key = GlobalKeys(settings.taskq_prefix).http_metrics
+        redis = connect(settings, max_connections=1)
         failures = 0
         try:
-            while self.pending and failures < MAX_FAILED_FLUSHES and not self.stopping.is_set():
-                with contextlib.suppress(TimeoutError):  # woken early at shutdown
-                    await asyncio.wait_for(self.stopping.wait(), FLUSH_SECONDS)
+            while self.pending and failures < MAX_FAILED_FLUSHES:
+                if not self.stopping.is_set():
+                    with contextlib.suppress(TimeoutError):  # woken early at shutdown
+                        await asyncio.wait_for(self.stopping.wait(), FLUSH_SECONDS)
                 try:
-                    await self.flush(app)
+                    await self.flush(redis, key)
                     failures = 0
-                except (TaskqError, OSError, RuntimeError, AttributeError) as exc:
+                except (RedisError, OSError) as exc:
                     failures += 1
                     log.warning("could not send the request metrics (%s); retrying", type(exc).__name__)
+                    if self.stopping.is_set():
+                        break
             if failures:
                 self.pending.clear()  # given up on: see MAX_FAILED_FLUSHES
         finally:
             self.flusher = None
+            await redis.aclose()
 
     def _on_shutdown(self, scope: Scope, receive: Receive) -> Receive:
         """The app's receive for the lifespan: before the app hears "shutdown" (and closes its Redis
@@ -178,8 +190,6 @@ class HttpMetrics:
                 self.stopping.set()
                 if self.flusher is not None:
                     await self.flusher  # it flushes once more, at once, and ends
-                with contextlib.suppress(TaskqError, OSError, RuntimeError, AttributeError):
-                    await self.flush(scope["app"])
             return message
 
         return receive_then_flush
