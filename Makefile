@@ -80,12 +80,13 @@ lint-docker: install ## hadolint on the Dockerfiles (the example's too), then `d
 	@if $(COMPOSE) version >/dev/null 2>&1; then $(MAKE) --no-print-directory lint-compose; \
 	else echo "lint-compose skipped: no docker compose here (CI runs it after the Docker bootstrap)"; fi
 
-lint-compose: ## Validate compose.yaml and its overlays (test, chaos, examples/thumbnails) (needs docker compose, not a daemon)
+lint-compose: ## Validate compose.yaml (also --profile observability) and its overlays (test, chaos, examples/thumbnails) (needs docker compose, not a daemon)
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml config -q
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml -f compose.test.yaml config -q
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml -f compose.test.yaml -f compose.chaos.yaml config -q
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml -f examples/thumbnails/compose.yaml config -q
 	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml -f compose.test.yaml -f examples/thumbnails/compose.yaml config -q
+	REDIS_PASSWORD=lint API_TOKEN=lint TASKQ_ENV_FILE=/dev/null $(COMPOSE) --env-file /dev/null -f compose.yaml --profile observability config -q
 
 .env: ## (file) Created from .env.example with fresh secrets by the first `make up` or `make dev`
 	@umask 077 && sed -e "s/^REDIS_PASSWORD=change-me$$/REDIS_PASSWORD=$$($(GEN_SECRET))/" \

@@ -123,7 +123,9 @@ def test_constants_come_from_the_python_module(name: str) -> None:
     assert "{{" not in source
     for text in [FILES[f"{name}.lua"], *(FILES[i] for i in INCLUDE.findall(FILES[f"{name}.lua"]))]:
         for const in CONST.findall(text):
-            assert f"local {const} = {getattr(constants, const)}\n" in source
+            value = getattr(constants, const)
+            lua = "{" + ", ".join(map(str, value)) + "}" if isinstance(value, tuple) else value  # an array
+            assert f"local {const} = {lua}\n" in source
 
 
 def test_the_band_fits_every_priority_in_exact_doubles() -> None:

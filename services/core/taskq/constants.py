@@ -14,3 +14,11 @@ DEFAULT_PRIORITY = 5
 #: Width of one priority band of pending scores, in ms: score = (MAX_PRIORITY - priority) * BAND + ms.
 #: 2^42 ms is ~139 years, and 10 bands of it stay below 2^53, so every score is an exact double.
 BAND = 2**42
+#: Upper bounds (ms) of the latency histograms' buckets: job wait and run time (Lua, in each queue's
+#: histogram hash) and API request duration (the producer). 1 ms to 1 h, roughly 1-2.5-5 per decade;
+#: an observation above the last bound lands in the +Inf bucket. Changing them re-labels the buckets
+#: already counted in Redis (fields are bucket indexes): reset the histogram hashes when you do.
+LATENCY_BUCKETS_MS = (
+    1, 2, 5, 10, 25, 50, 100, 250, 500,  # under a second
+    1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000,  # 1 s to 1 h
+)  # fmt: skip

@@ -76,6 +76,12 @@ class QueueKeys:
         return f"{self.base}:stats"
 
     @cached_property
+    def hist(self) -> str:
+        """HASH of the latency histograms (wait, run) per task, counted by the claim, complete and fail
+        scripts. _histogram.lua derives this name from ``job_prefix``: keep the two in step."""
+        return f"{self.base}:hist"
+
+    @cached_property
     def token(self) -> str:
         """STRING counter handing out fencing tokens for leases."""
         return f"{self.base}:token"
@@ -132,6 +138,11 @@ class GlobalKeys:
         """STRING '<queue> <fingerprint>' with a TTL: the one request an Idempotency-Key names,
         whatever queue it went to (the queues' own records are per queue, in their slots)."""
         return f"{self.prefix}:idem:{key}"
+
+    @property
+    def http_metrics(self) -> str:
+        """HASH of the API request-duration histograms, added to by every producer process."""
+        return f"{self.prefix}:metrics:http"
 
     @property
     def events_pattern(self) -> str:

@@ -36,14 +36,17 @@ def script_source(name: str) -> str:
 
 
 def _with_constants(text: str) -> str:
-    """Each ``--@const NAME`` line becomes ``local NAME = <value>`` from ``taskq.constants``.
+    """Each ``--@const NAME`` line becomes ``local NAME = <value>`` from ``taskq.constants`` (a tuple
+    of ints becomes a Lua array).
 
     An unknown name fails here, at load; a line left as it was would read as an undefined global."""
 
     def value(match: re.Match[str]) -> str:
         number = getattr(constants, match.group("name"))
+        if isinstance(number, tuple) and all(type(n) is int for n in number):
+            return f"local {match.group('name')} = {{{', '.join(map(str, number))}}}"  # a Lua array
         if not isinstance(number, int):
-            raise TypeError(f"taskq.constants.{match.group('name')} is not an int")
+            raise TypeError(f"taskq.constants.{match.group('name')} is not an int or a tuple of ints")
         return f"local {match.group('name')} = {number}"
 
     return _CONST.sub(value, text)

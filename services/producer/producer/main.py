@@ -16,6 +16,7 @@ from producer.coalesce import Coalescer
 from producer.dashboard import router as dashboard_router
 from producer.events import EventHub
 from producer.fastpath import FastPath
+from producer.http_metrics import HttpMetrics
 from producer.logs import AccessLog
 from producer.middleware import AccessGuard, BodyGuard, RequestContext
 from producer.openapi import install_openapi
@@ -82,4 +83,5 @@ def create_app(settings: ProducerSettings | None = None, *, access_log: AccessLo
     )
     app.add_middleware(BodyGuard, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, access_log=access)
+    app.add_middleware(HttpMetrics)  # outermost: times everything, guards' refusals included
     return app

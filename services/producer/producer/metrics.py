@@ -1,5 +1,8 @@
 """Prometheus metrics read from Redis at scrape time, so every producer and worker process is counted
 once: the counters live in each queue's stats hash (written by the Lua scripts), not in a process.
+So do the histograms: job wait and run time per queue and task in each queue's histogram hash
+(``taskq.histograms``), API request duration in one hash every producer process adds to
+(``producer.http_metrics``).
 
 prometheus_client collectors are synchronous, so the snapshot is read first (async) and a one-off
 ``Collector`` over it renders the families.
@@ -9,15 +12,18 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from producer.http_metrics import parse_series
 from taskq import QueueStats, RedisUnavailable, Taskq, TaskqError
+from taskq.commands import plain
 from taskq.controls import states
+from taskq.histograms import Histogram, JobLatency, job_latencies, parse
 from taskq.workers import live_workers
 
 #: A scrape answers (with taskq_redis_up 0) within this bound even when Redis hangs.
@@ -49,12 +55,16 @@ class Snapshot:
     serving: dict[str, int] = field(default_factory=dict)
     #: the queues that are paused (workers claim nothing new from them)
     paused: frozenset[str] = frozenset()
+    latencies: list[JobLatency] = field(default_factory=list)
+    #: "<method> <route> <status>" -> request durations
+    http: dict[str, Histogram] = field(default_factory=dict)
 
 
-async def snapshot(taskq: Taskq) -> Snapshot:
+async def snapshot(taskq: Taskq, known_tasks: Collection[str] = ()) -> Snapshot:
     """One round trip for the declared queues' stats, whatever names the registry holds: the
     endpoint is unauthenticated, so its cost must not grow with names clients once sent. (Queues
-    that are no longer declared are counted in taskq_queues_known and listed by GET /queues.)"""
+    that are no longer declared are counted in taskq_queues_known and listed by GET /queues.)
+    Job histograms label tasks outside ``known_tasks`` (the registry) as one."""
     try:
         async with asyncio.timeout(SCRAPE_TIMEOUT_SECONDS):
             names = taskq.declared_queues()
@@ -63,7 +73,10 @@ async def snapshot(taskq: Taskq) -> Snapshot:
             serving = Counter(q for w in workers for q in w.queues)
             paused = frozenset(s.stats.queue for s in found if s.paused)
             stats = [s.stats for s in found]
-            return Snapshot(True, stats, len(workers), await taskq.queue_count(), dict(serving), paused)
+            latencies = await job_latencies(taskq, [q.queue for q in stats], known_tasks)
+            http = parse(await taskq.executor.run(plain("HGETALL", taskq.keys.http_metrics)), 1e-6)
+            count = await taskq.queue_count()
+            return Snapshot(True, stats, len(workers), count, dict(serving), paused, latencies, http)
     except (TimeoutError, RedisUnavailable, TaskqError):
         return Snapshot(False, [], 0)
 
@@ -117,6 +130,30 @@ class RedisCollector(Collector):
         yield serving
         yield paused
         yield from families.values()
+        yield from self.histograms()
+
+    def histograms(self) -> Iterable[Metric]:
+        jobs = {
+            kind: HistogramMetricFamily(f"taskq_job_{kind}_seconds", text, labels=["queue", "task"])
+            for kind, text in (
+                ("wait", "From due (enqueued, or the delay or backoff over) to claimed by a worker"),
+                ("run", "From claimed to finished (succeeded, failed or cancelled), per execution"),
+            )
+        }
+        for lat in self.snap.latencies:
+            h = lat.histogram
+            jobs[lat.kind].add_metric([lat.queue, lat.task], h.cumulative(), h.sum)
+        yield from jobs.values()
+        http = HistogramMetricFamily(
+            "taskq_http_request_duration_seconds",
+            "API request duration by route template and status (sent every second by each process)",
+            labels=["method", "route", "status"],
+        )
+        for series, h in sorted(self.snap.http.items()):
+            labels = parse_series(series)
+            if labels is not None:
+                http.add_metric(list(labels), h.cumulative(), h.sum)
+        yield http
 
 
 def render(snap: Snapshot) -> bytes:

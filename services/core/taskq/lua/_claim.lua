@@ -1,4 +1,5 @@
--- _claim.lua: taking pending jobs under a lease, recoverably. Needs _lib.lua and _promote.lua.
+-- _claim.lua: taking pending jobs under a lease, recoverably. Needs _lib.lua, _promote.lua and
+-- _histogram.lua.
 
 -- Due scheduled jobs promoted on the way to a claim, at most (the maintenance timer does the rest).
 local PROMOTE_ON_CLAIM = 1000
@@ -46,6 +47,7 @@ local function claim_into(out, pending, active, marker, token_key, record, nonce
     end
   end
   if #taken > 0 then redis.call('SET', record, table.concat(taken, ' '), 'PX', lease_ms) end
+  observe_claimed(job_prefix, out, #out - 4 * #taken + 1, now)
   bulk('ZADD', active, leases)
   -- More work left: keep the marker set so another idle worker wakes up and shares it. The marker
   -- is never cleared here: only a blocking pop consumes it. It may also say "a delayed job was

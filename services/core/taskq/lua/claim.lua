@@ -13,6 +13,7 @@
 
 --@include _lib.lua
 --@include _promote.lua
+--@include _histogram.lua
 --@include _claim.lua
 
 local pending = KEYS[1]

@@ -16,6 +16,7 @@
 
 --@include _lib.lua
 --@include _promote.lua
+--@include _histogram.lua
 --@include _claim.lua
 
 local active = KEYS[1]
@@ -65,6 +66,7 @@ for i = 0, n_acks - 1 do
   end
 end
 bulk('ZREM', active, done)
+observe_runs(job_prefix, done, now)
 -- One message for the whole batch, a line per job: waiters are woken without a PUBLISH per job.
 if #lines > 0 then redis.call('PUBLISH', events, table.concat(lines, '\n')) end
 if succeeded > 0 then

@@ -11,6 +11,7 @@
 
 --@include _lib.lua
 --@include _outcomes.lua
+--@include _histogram.lua
 
 local active = KEYS[1]
 local scheduled = KEYS[2]
@@ -38,6 +39,7 @@ end
 local now = now_ms()
 local attempts = tonumber(cur[2]) or 0
 redis.call('ZREM', active, id)
+observe_runs(job_prefix, {id}, now)
 redis.call('HINCRBY', stats, 'processed', 1)
 redis.call('HINCRBY', stats, 'failed', 1)
 local retry = retryable and attempts < max_attempts_of(decode_payload(cur[3]))

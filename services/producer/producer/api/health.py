@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from producer.deps import SettingsDep, StrictJSONRoute, TaskqDep
+from producer.deps import RegistryDep, SettingsDep, StrictJSONRoute, TaskqDep
 from producer.metrics import render, snapshot
 from producer.openapi import problems
 from producer.problems import RETRY_AFTER_UNAVAILABLE, problem_response
@@ -64,5 +64,5 @@ def _not_ready(request: Request, detail: str, problems_: list[str] | None = None
         200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}, "description": "Metrics"}
     },
 )
-async def metrics(taskq: TaskqDep) -> Response:
-    return Response(render(await snapshot(taskq)), media_type=CONTENT_TYPE_LATEST)
+async def metrics(taskq: TaskqDep, registry: RegistryDep) -> Response:
+    return Response(render(await snapshot(taskq, registry.names())), media_type=CONTENT_TYPE_LATEST)
