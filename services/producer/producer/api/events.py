@@ -143,18 +143,18 @@ async def _follow_job(
     yield _RETRY
     if reset:
         yield reset_frame({"reason": "Last-Event-ID is older than the event window", "resend": "job"})
-    while True:  # the replay, a page at a time
+    final = False
+    while True:  # the replay, a page at a time (through a final event: a dead job may be re-driven)
         page = await read_after(redis, qk, cursor, PAGE)
         for event in page:
             cursor = event.id
             if event.job_id == job.id:
                 yield frame(event, event.id)
-                if event.final:
-                    return
+                final = event.final
         if len(page) < PAGE:
             break
-    if job.status.terminal:
-        return  # it had ended before we were asked (its last event fell out of the window)
+    if final or job.status.terminal:
+        return  # over (or over before we were asked, its last event out of the window)
     keys = {qk.queue: qk}
     while True:
         events = await _blocking(blocking, {qk.queue: cursor}, keys)
