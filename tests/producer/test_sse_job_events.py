@@ -7,6 +7,7 @@ The stack keeps 100 events per queue (EVENTS_MAX_LEN=100), so a test can push id
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -30,6 +31,8 @@ from worker.testing import settings_env, worker_settings
 
 TOKEN = "sse-test-token-0123456789"
 MAX_LEN = 100
+#: Streams the producer serves at once (SSE_MAX_STREAMS): small, so a test can reach it.
+MAX_STREAMS = 3
 #: Every read of a stream is bounded: a test never hangs on a stream that says nothing.
 READ_TIMEOUT = 30.0
 
@@ -63,7 +66,8 @@ def stack(redis_server: LocalRedis, tmp_path_factory: pytest.TempPathFactory) ->
         "API_HOST": "127.0.0.1", "API_PORT": str(port), "API_TOKEN": TOKEN, "REDIS_URL": redis_server.url,
         "TASKQ_PREFIX": prefix, "ENVIRONMENT": "test", "DEBUG_TASKS": "true", "QUEUES": "*",
         "LEASE_SECONDS": "2", "HEARTBEAT_SECONDS": "0.5", "TASKQ_ENV_FILE": "",
-        "EVENTS_MAX_LEN": str(MAX_LEN), "REPORTS_DIR": str(tmp / "reports"),
+        "EVENTS_MAX_LEN": str(MAX_LEN), "SSE_MAX_STREAMS": str(MAX_STREAMS),
+        "REPORTS_DIR": str(tmp / "reports"),
     })  # fmt: skip
     procs: list[subprocess.Popen[bytes]] = []
     with (tmp / "producer.log").open("wb") as log:
@@ -251,3 +255,21 @@ async def test_no_token_is_401_and_an_unknown_job_404_before_any_stream(stack: S
     async with stack.client() as client:
         assert_problem(await client.get(f"/jobs/{uuid.uuid4()}/events"), 404)
         assert_problem(await client.get("/events", params={"queue": "no such queue"}), 422)
+
+
+async def test_streams_are_bounded_and_a_client_that_leaves_frees_its_slot(stack: Stack) -> None:
+    async with contextlib.AsyncExitStack() as held, stack.client() as client:
+        for _ in range(MAX_STREAMS):
+            response = await held.enter_async_context(client.stream("GET", "/events"))
+            assert response.status_code == 200
+        body = assert_problem(await client.get("/events"), 503)
+        assert "event streams" in body["detail"]
+    # Every one of those clients went away: their slots come back (the server sees the disconnect).
+    async with stack.client() as client:
+        deadline = time.monotonic() + READ_TIMEOUT
+        while True:
+            async with client.stream("GET", "/events") as response:
+                if response.status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "the slots of closed streams never came back"
+            await asyncio.sleep(0.1)  # polling a condition (the server's count) with a deadline
