@@ -105,19 +105,19 @@ class Enqueue(QueueCommand):
 
     def queued_event(self, job_id: str) -> tuple[Any, ...]:
         """A new job's 'queued' event, as the script's emit_event writes it (lua/_events.lua)."""
-        return (
-            "XADD", self.qk.event_stream, "MAXLEN", "~", self.config.events_max_len, "*",
-            "job", job_id, "type", "queued", "status", "queued", "attempt", 0,
-        )  # fmt: skip
+        fields = ("job", job_id, "type", "queued", "status", "queued", "attempt", 0)
+        return ("XADD", self.qk.event_stream, "*", *fields)
 
     def tail(self, scored: list[Any], n: int) -> list[tuple[Any, ...]]:
         """After the hashes and events: the pending entries, the wake-up marker (one idle worker
-        wakes, as the script does) and the counter."""
+        wakes, as the script does), the counter, and the events' cap (once per call, as the scripts
+        apply it)."""
         qk = self.qk
         return [
             ("ZADD", qk.pending, *scored),
             ("ZADD", qk.marker, 0, "m"),
             ("HINCRBY", qk.stats, "enqueued", n),
+            ("XTRIM", qk.event_stream, "MAXLEN", "~", self.config.events_max_len),
         ]
 
     def plain(self, items: Sequence[Item]) -> list[tuple[Any, ...]]:
