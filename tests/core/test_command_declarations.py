@@ -47,7 +47,13 @@ def test_the_declared_keys_are_the_scripts_keys(command: type[QueueCommand]) -> 
 
 def test_the_key_parser_reads_both_forms() -> None:
     """The check above has teeth: it reads the forms the scripts use (enqueue.lua's already)."""
-    assert script_keys("enqueue") == {1: "pending", 2: "scheduled", 3: "marker", 4: "stats"}
+    assert script_keys("enqueue") == {
+        1: "pending",
+        2: "scheduled",
+        3: "marker",
+        4: "stats",
+        5: "event_stream",
+    }
     assert _normal("claimRecordKey") == _normal("claim_record") == "claim_record"
 
 
@@ -62,7 +68,10 @@ def test_a_bound_command_resolves_the_queues_keys_and_leaves_the_varying_ones() 
     commands = QueueCommands.bind(qk, config)
     assert commands.claim.keys(qk.claim("7")) == [
         qk.pending, qk.scheduled, qk.active, qk.marker, qk.token, qk.claim("7"), qk.paused,
+        qk.event_stream,
     ]  # fmt: skip
-    assert commands.dead_retry.keys(qk.job("j")) == [qk.dead, qk.pending, qk.marker, qk.job("j"), qk.stats]
+    assert commands.dead_retry.keys(qk.job("j")) == [
+        qk.dead, qk.pending, qk.marker, qk.job("j"), qk.stats, qk.event_stream,
+    ]  # fmt: skip
     with pytest.raises(ValueError, match="shorter"):
         commands.cancel.keys()  # its job hash varies per call: a call without it is refused

@@ -75,6 +75,11 @@ class SleepArgs(TaskArgs):
     tag: str | None = Field(default=None, max_length=200)
 
 
+class StepsArgs(TaskArgs):
+    steps: int = Field(default=5, ge=1, le=100, description="Progress reports, one after each step")
+    step_seconds: float = Field(default=0.5, ge=0, le=60, description="How long each step sleeps")
+
+
 class HoldArgs(TaskArgs):
     seconds: float = Field(ge=0, le=3600, description="Block a worker thread for this long")
     tag: str | None = Field(default=None, max_length=200)
@@ -122,6 +127,7 @@ debug = Tasks()
 for _name, _model, _description, _isolated in (
     ("noop", NoopArgs, "Do nothing; return the tag", False),
     ("sleep", SleepArgs, "Sleep without blocking the event loop", False),
+    ("steps", StepsArgs, "Sleep in steps, reporting progress after each", False),
     ("hold", HoldArgs, "Block a thread, recording start and end in a ledger", False),
     ("record", RecordArgs, "Sleep, then record the execution in an fsynced ledger", False),
     ("fail", FailArgs, "Raise an error (retryable or not)", False),
@@ -144,6 +150,7 @@ __all__ = [
     "SendEmailArgs",
     "SleepArgs",
     "SpinArgs",
+    "StepsArgs",
     "builtin",
     "debug",
 ]

@@ -26,6 +26,8 @@ class QueueConfig:
     default_timeout: float
     backoff_base_ms: int
     backoff_max_ms: int
+    #: Entries each queue's event stream keeps (XADD MAXLEN ~).
+    events_max_len: int
     #: The queues jobs may name (``CoreSettings.declared_queues``); None accepts any valid name.
     declared: frozenset[str] | None
 
@@ -43,6 +45,7 @@ class QueueConfig:
             default_timeout=s.default_timeout_seconds,
             backoff_base_ms=int(s.retry_backoff_base_seconds * 1000),
             backoff_max_ms=int(s.retry_backoff_max_seconds * 1000),
+            events_max_len=s.events_max_len,
             declared=s.declared_queues(),
         )
 

@@ -102,6 +102,12 @@ class QueueKeys:
         return f"{self.base}:events"
 
     @cached_property
+    def event_stream(self) -> str:
+        """STREAM capped at ``events_max_len`` entries (MAXLEN ~): every state change of the queue's jobs,
+        written by the script that makes it (``lua/_events.lua``); read by ``taskq.job_events``."""
+        return f"{self.base}:stream"
+
+    @cached_property
     def job_prefix(self) -> str:
         return f"{self.base}:job:"
 

@@ -185,6 +185,7 @@ class Taskq:
                 req, payload, body = self.planner.item(item, job_id)
                 payloads.append(payload)
                 part.append(command.hset(payload, body))
+                part.append(command.queued_event(payload.id))
                 scored.extend((pending_score(req.priority, payload.created_at), payload.id))
                 if len(part) >= STREAM_CHUNK:
                     yield part

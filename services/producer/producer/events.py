@@ -1,4 +1,12 @@
-"""One Pub/Sub subscriber per process that wakes ``GET /jobs/{id}?wait=N`` requests.
+"""The producer's two event paths: the Pub/Sub wake-up of ``GET /jobs/{id}?wait=N`` (``EventHub``), and
+the connections behind the Server-Sent Events routes (``EventStreams``, used by ``producer.api.events``).
+
+``?wait=`` stays on Pub/Sub, not on the job event streams: it only needs "this job may have ended", one
+PSUBSCRIBE per process already delivers that to any number of waiters, and scripts publish once per
+batch of acks. Moving it onto the streams would cost either a blocked connection per waiting request
+or a per-process stream reader re-implementing this fan-out, for no gain in what a waiter learns.
+
+EventHub: one Pub/Sub subscriber per process that wakes ``GET /jobs/{id}?wait=N`` requests.
 
 Scripts PUBLISH '<job id> <status>' on their queue's events channel when a job reaches a terminal
 state; this hub PSUBSCRIBEs to every queue's channel once and resolves the futures of the requests
@@ -16,6 +24,8 @@ from collections.abc import Iterator
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+
+from producer.problems import ProblemError
 
 log = logging.getLogger("producer.events")
 
@@ -109,3 +119,38 @@ class EventHub:
                 # One line per job ("<id> <status>"): a batch of acks publishes once.
                 for line in message["data"].decode("utf-8", "replace").splitlines():
                     self._wake(line.partition(" ")[0])
+
+
+class EventStreams:
+    """The Redis connections of the SSE routes: one dedicated connection per open stream, at most
+    ``max_streams`` per process (a request past that is a 503 before any stream starts).
+
+    A connection per stream, not one reader per process fanning out: each stream resumes from its
+    own Last-Event-ID, replays its own window and blocks in its own XREAD, so there is no hand-over
+    between a replay and a shared live feed to get wrong (the gap or duplicate at the seam), and a
+    slow client only ever holds its own connection. The cost is a connection and a read of the
+    queue's events per stream, fine for dashboards and job followers (tens per process); a deployment
+    with thousands of followers would want the fan-out (or a proxy in front)."""
+
+    def __init__(self, redis: Redis, max_streams: int) -> None:
+        self.redis = redis
+        self.max_streams = max_streams
+        self.open = 0
+
+    def reserve(self) -> None:
+        """Take a stream slot or refuse (503 problem, Retry-After): call before the response starts,
+        and ``release`` exactly once after it ends (``producer.api.events.EventStreamResponse``)."""
+        if self.open >= self.max_streams:
+            raise ProblemError(
+                503,
+                f"this producer already serves {self.max_streams} event streams; try again later",
+                slug="too-many-streams",
+                headers={"Retry-After": "5"},
+            )
+        self.open += 1
+
+    def release(self) -> None:
+        self.open -= 1
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from producer.api import ROUTERS
 from producer.coalesce import Coalescer
 from producer.dashboard import router as dashboard_router
-from producer.events import EventHub
+from producer.events import EventHub, EventStreams
 from producer.fastpath import FastPath
 from producer.http_metrics import HttpMetrics
 from producer.logs import AccessLog
@@ -46,11 +46,17 @@ def create_app(settings: ProducerSettings | None = None, *, access_log: AccessLo
         app.state.coalescer = Coalescer(app.state.taskq)
         app.state.events = EventHub(subscriber, app.state.taskq.keys.events_pattern)
         app.state.events.start()
+        # The SSE routes' connections: blocking reads (XREAD BLOCK), one per open stream.
+        app.state.event_streams = EventStreams(
+            connect(settings, blocking=True, max_connections=settings.sse_max_streams),
+            settings.sse_max_streams,
+        )
         try:
             yield
         finally:
             await app.state.coalescer.close()
             await app.state.events.stop()
+            await app.state.event_streams.aclose()
             access.flush()
             await subscriber.aclose()
             await wire.aclose()

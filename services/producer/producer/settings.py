@@ -33,6 +33,13 @@ class ProducerSettings(CoreSettings):
         default=True, description="readiness fails when Redis has no AOF (RDB snapshots only, or nothing)"
     )
     log_level: str = Field(default="info", pattern=r"^(?i:debug|info|warning|error|critical)$")
+    sse_max_streams: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        description="Server-Sent Events streams (GET /events, GET /jobs/{id}/events) one producer process "
+        "serves at once, each on its own Redis connection; one more is a 503",
+    )
     redis_max_connections: int = Field(
         default=256, ge=4, le=10_000, description="connection pool size of one producer process"
     )

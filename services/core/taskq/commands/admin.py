@@ -17,13 +17,13 @@ _WORKER_LOST_JSON = WORKER_LOST.model_dump_json(exclude_none=True)
 
 class Reap(QueueCommand):
     SCRIPT = "reap"
-    KEYS = ("active", "pending", "dead", "stats", "marker", "maintenance_lock")
+    KEYS = ("active", "pending", "dead", "stats", "marker", "maintenance_lock", "event_stream")
 
     def __call__(self, limit: int, lock_ms: int, owner: str) -> Call[ReapResult]:
         qk, config = self.qk, self.config
         args = (
             qk.job_prefix, limit, config.dead_ttl_ms, lock_ms, owner, qk.events, _WORKER_LOST_JSON,
-            config.result_ttl_ms,
+            config.result_ttl_ms, config.events_max_len,
         )  # fmt: skip
         return self.call(self._fixed, args, _reaped)
 
@@ -35,10 +35,10 @@ def _reaped(reply: Sequence[Any]) -> ReapResult:
 
 class Promote(QueueCommand):
     SCRIPT = "promote"
-    KEYS = ("scheduled", "pending", "marker")
+    KEYS = ("scheduled", "pending", "marker", "event_stream")
 
     def __call__(self, limit: int) -> Call[int]:
-        return self.call(self._fixed, (self.qk.job_prefix, limit), _first_int)
+        return self.call(self._fixed, (self.qk.job_prefix, limit, self.config.events_max_len), _first_int)
 
 
 def _first_int(reply: Sequence[Any]) -> int:
@@ -47,7 +47,7 @@ def _first_int(reply: Sequence[Any]) -> int:
 
 class Cancel(QueueCommand):
     SCRIPT = "cancel"
-    KEYS = ("job", "pending", "scheduled", "stats")
+    KEYS = ("job", "pending", "scheduled", "stats", "event_stream")
 
     def __call__(self, job_id: str) -> Call[JobStatus]:
         """The reply: CANCELLED (it was waiting) or RUNNING (flagged for its worker). Raises
@@ -62,7 +62,8 @@ class Cancel(QueueCommand):
                 raise InvalidTransition(job_id, text(reply[1]), "cancel")
             return JobStatus.CANCELLED if code == ScriptCode.OK else JobStatus.RUNNING
 
-        return self.call(self.keys(qk.job(job_id)), (job_id, self.config.result_ttl_ms, qk.events), parse)
+        args = (job_id, self.config.result_ttl_ms, qk.events, self.config.events_max_len)
+        return self.call(self.keys(qk.job(job_id)), args, parse)
 
 
 class Stats(QueueCommand):
@@ -81,19 +82,21 @@ class Stats(QueueCommand):
 
 class DeadRetry(QueueCommand):
     SCRIPT = "dead_retry"
-    KEYS = ("dead", "pending", "marker", "job", "stats")
+    KEYS = ("dead", "pending", "marker", "job", "stats", "event_stream")
 
     def __call__(self, job_id: str) -> Call[None]:
         """Raises ``JobNotFound`` when the job is not dead-lettered (or its hash expired)."""
-        return self.call(self.keys(self.qk.job(job_id)), (job_id,), _found(job_id))
+        args = (job_id, self.config.events_max_len)
+        return self.call(self.keys(self.qk.job(job_id)), args, _found(job_id))
 
 
 class DeadPurge(QueueCommand):
     SCRIPT = "dead_purge"
-    KEYS = ("dead", "job")
+    KEYS = ("dead", "job", "event_stream")
 
     def __call__(self, job_id: str) -> Call[None]:
-        return self.call(self.keys(self.qk.job(job_id)), (job_id,), _found(job_id))
+        args = (job_id, self.config.events_max_len)
+        return self.call(self.keys(self.qk.job(job_id)), args, _found(job_id))
 
 
 def _found(job_id: str) -> Any:
@@ -119,12 +122,12 @@ def _changed(reply: Any) -> bool:
 
 class Purge(QueueCommand):
     SCRIPT = "purge"
-    KEYS = ("pending", "stats")
+    KEYS = ("pending", "stats", "event_stream")
 
     def __call__(self, limit: int) -> Call[tuple[int, int]]:
         """Delete up to ``limit`` pending jobs; the reply: (purged, pending left)."""
-        qk = self.qk
-        return self.call(self._fixed, (qk.job_prefix, qk.idempotency(""), qk.events, limit), _pair)
+        qk, max_len = self.qk, self.config.events_max_len
+        return self.call(self._fixed, (qk.job_prefix, qk.idempotency(""), qk.events, limit, max_len), _pair)
 
 
 def _pair(reply: Sequence[Any]) -> tuple[int, int]:

@@ -56,7 +56,7 @@ def pending_score(priority: int, ms: int) -> int:
 
 class Enqueue(QueueCommand):
     SCRIPT = "enqueue"
-    KEYS = ("pending", "scheduled", "marker", "stats")
+    KEYS = ("pending", "scheduled", "marker", "stats", "event_stream")
     #: Per item, after KEYS: its job hash, and its idempotency key (the job hash again when none).
     ITEM_KEYS = ("job", "idempotency_key")
 
@@ -65,7 +65,7 @@ class Enqueue(QueueCommand):
         order. Raises ``QueueFull`` or ``IdempotencyConflict`` (nothing of the queue written)."""
         qk, config = self.qk, self.config
         keys: list[Any] = self._fixed.copy()
-        args: list[Any] = [config.idempotency_ttl_ms, config.max_depth]
+        args: list[Any] = [config.idempotency_ttl_ms, config.max_depth, config.events_max_len]
         for _, req, payload, body in items:
             idem = req.idempotency_key
             job = qk.job(payload.id)
@@ -103,14 +103,21 @@ class Enqueue(QueueCommand):
             payload.priority,
         )
 
+    def queued_event(self, job_id: str) -> tuple[Any, ...]:
+        """A new job's 'queued' event, as the script's emit_event writes it (lua/_events.lua)."""
+        fields = ("job", job_id, "type", "queued", "status", "queued", "attempt", 0)
+        return ("XADD", self.qk.event_stream, "*", *fields)
+
     def tail(self, scored: list[Any], n: int) -> list[tuple[Any, ...]]:
-        """After the hashes: the pending entries, the wake-up marker (one idle worker wakes, as the
-        script does) and the counter."""
+        """After the hashes and events: the pending entries, the wake-up marker (one idle worker
+        wakes, as the script does), the counter, and the events' cap (once per call, as the scripts
+        apply it)."""
         qk = self.qk
         return [
             ("ZADD", qk.pending, *scored),
             ("ZADD", qk.marker, 0, "m"),
             ("HINCRBY", qk.stats, "enqueued", n),
+            ("XTRIM", qk.event_stream, "MAXLEN", "~", self.config.events_max_len),
         ]
 
     def plain(self, items: Sequence[Item]) -> list[tuple[Any, ...]]:
@@ -118,6 +125,7 @@ class Enqueue(QueueCommand):
         scored: list[Any] = []
         for _, req, payload, body in items:
             commands.append(self.hset(payload, body))
+            commands.append(self.queued_event(payload.id))
             scored += [pending_score(req.priority, payload.created_at), payload.id]
         return commands + self.tail(scored, len(items))
 

@@ -28,11 +28,11 @@ def due(value: Any) -> int | None:
 
 class Claim(QueueCommand):
     SCRIPT = "claim"
-    KEYS = ("pending", "scheduled", "active", "marker", "token", "claim", "paused")
+    KEYS = ("pending", "scheduled", "active", "marker", "token", "claim", "paused", "event_stream")
 
     def __call__(self, worker_id: str, n: int, nonce: str) -> Call[ClaimBatch]:
         qk = self.qk
-        args = (qk.job_prefix, worker_id, self.config.lease_ms, n, nonce)
+        args = (qk.job_prefix, worker_id, self.config.lease_ms, n, nonce, self.config.events_max_len)
         return self.call(self.keys(qk.claim(nonce)), args, self.parse)
 
     def parse(self, flat: Sequence[Any]) -> ClaimBatch:
@@ -41,7 +41,7 @@ class Claim(QueueCommand):
 
 class Complete(QueueCommand):
     SCRIPT = "complete"
-    KEYS = ("active", "stats", "pending", "scheduled", "marker", "token", "claim", "paused")
+    KEYS = ("active", "stats", "pending", "scheduled", "marker", "token", "claim", "paused", "event_stream")
 
     def __call__(
         self, acks: Sequence[Ack], worker_id: str, claim_next: int, nonce: str
@@ -50,7 +50,7 @@ class Complete(QueueCommand):
         qk, config = self.qk, self.config
         args: list[Any] = [
             qk.job_prefix, config.result_ttl_ms, qk.events, worker_id, config.lease_ms, claim_next,
-            len(acks), nonce,
+            len(acks), nonce, config.events_max_len,
         ]  # fmt: skip
         for ack in acks:
             args += [ack.id, ack.token, "c" if ack.cancelled else "s", ack.result]
@@ -85,7 +85,7 @@ class Heartbeat(QueueCommand):
 
 class Fail(QueueCommand):
     SCRIPT = "fail"
-    KEYS = ("active", "scheduled", "dead", "stats", "marker")
+    KEYS = ("active", "scheduled", "dead", "stats", "marker", "event_stream")
 
     def __call__(
         self, job_id: str, token: int, error: JobError, *, retryable: bool, reason: str, backoff_ms: int
@@ -94,7 +94,7 @@ class Fail(QueueCommand):
         qk, config = self.qk, self.config
         args = (
             qk.job_prefix, job_id, token, error.model_dump_json(exclude_none=True), "1" if retryable else "0",
-            backoff_ms, reason, config.dead_ttl_ms, qk.events, config.result_ttl_ms,
+            backoff_ms, reason, config.dead_ttl_ms, qk.events, config.result_ttl_ms, config.events_max_len,
         )  # fmt: skip
         return self.call(self._fixed, args, self.parse)
 
@@ -106,23 +106,25 @@ class Fail(QueueCommand):
 
 class Release(QueueCommand):
     SCRIPT = "release"
-    KEYS = ("active", "pending", "marker", "stats")
+    KEYS = ("active", "pending", "marker", "stats", "event_stream")
 
     def __call__(self, held: Iterable[tuple[str, int]]) -> Call[int] | None:
         """Hand jobs back (no attempt used); the reply: how many went back. None: nothing to send."""
-        qk = self.qk
-        args: list[Any] = [qk.job_prefix, self.config.result_ttl_ms, qk.events]
+        qk, config = self.qk, self.config
+        args: list[Any] = [qk.job_prefix, config.result_ttl_ms, qk.events, config.events_max_len]
+        fixed = len(args)
         for job_id, token in held:
             args += [job_id, token]
-        return None if len(args) == 3 else self.call(self._fixed, args, int)
+        return None if len(args) == fixed else self.call(self._fixed, args, int)
 
 
 class Progress(QueueCommand):
     SCRIPT = "progress"
-    KEYS = ("job",)
+    KEYS = ("job", "event_stream")
 
     def __call__(self, job_id: str, token: int, doc: str) -> Call[bool]:
-        return self.call(self.keys(self.qk.job(job_id)), (token, doc), _is_ok)
+        args = (token, doc, job_id, self.config.events_max_len)
+        return self.call(self.keys(self.qk.job(job_id)), args, _is_ok)
 
 
 def _is_ok(code: Any) -> bool:

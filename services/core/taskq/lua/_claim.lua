@@ -1,5 +1,5 @@
--- _claim.lua: taking pending jobs under a lease, recoverably. Needs _lib.lua, _promote.lua and
--- _histogram.lua.
+-- _claim.lua: taking pending jobs under a lease, recoverably. Needs _lib.lua, _events.lua, _promote.lua
+-- and _histogram.lua.
 
 -- Due scheduled jobs promoted on the way to a claim, at most (the maintenance timer does the rest).
 local PROMOTE_ON_CLAIM = 1000
@@ -36,6 +36,7 @@ local function claim_into(out, pending, active, marker, token_key, record, nonce
       local attempts = (tonumber(cur[2]) or 0) + 1
       redis.call('HSET', jk, 'status', 'running', 'attempts', attempts, 'token', token, 'worker', worker,
         'started_at', started)
+      emit_event(id, 'running', 'running', attempts)
       leases[#leases + 1] = deadline
       leases[#leases + 1] = id
       taken[#taken + 1] = id .. ' ' .. token

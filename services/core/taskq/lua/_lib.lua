@@ -1,7 +1,8 @@
 -- _lib.lua: the basics every other helper builds on. scripts.py inlines a file where a script says
 -- "--@include <file>" on a line of its own; a script includes this one first, then the helper files
--- it uses (each says which it needs first): _outcomes.lua (how a job leaves a worker or the
--- queue), _promote.lua (scheduled to pending), _claim.lua (taking jobs under a lease).
+-- it uses (each says which it needs first): _events.lua (a job's state changes as stream entries),
+-- _outcomes.lua (how a job leaves a worker or the queue), _promote.lua (scheduled to pending),
+-- _claim.lua (taking jobs under a lease).
 --
 -- Job hash fields: payload (JSON, immutable), status, priority, attempts (executions started),
 -- scheduled_at / started_at / finished_at (ms), worker, token (current fencing token, only while

@@ -1,4 +1,4 @@
--- _promote.lua: scheduled jobs (delayed, or backing off) become pending when due. Needs _lib.lua.
+-- _promote.lua: scheduled jobs (delayed, or backing off) become pending when due. Needs _lib.lua and _events.lua.
 
 -- Move due scheduled jobs to pending. Returns how many moved.
 local function promote_due(scheduled, pending, marker, job_prefix, now, limit)
@@ -6,8 +6,11 @@ local function promote_due(scheduled, pending, marker, job_prefix, now, limit)
   for _, id in ipairs(due) do
     redis.call('ZREM', scheduled, id)
     local jk = job_prefix .. id
-    local priority = redis.call('HGET', jk, 'priority')
-    if priority then make_ready(pending, jk, id, priority, now) end
+    local cur = redis.call('HMGET', jk, 'priority', 'attempts')
+    if cur[1] then
+      make_ready(pending, jk, id, cur[1], now)
+      emit_event(id, 'queued', 'queued', cur[2])
+    end
   end
   if #due > 0 then wake(marker) end
   return #due

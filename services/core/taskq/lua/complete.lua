@@ -9,12 +9,15 @@
 --
 -- KEYS[1] active   KEYS[2] stats   KEYS[3] pending   KEYS[4] scheduled   KEYS[5] marker   KEYS[6] token
 -- KEYS[7] claim record of this nonce   KEYS[8] paused (exists: ack, but claim nothing new)
+-- KEYS[9] event stream
 -- ARGV[1] job key prefix   ARGV[2] result TTL ms   ARGV[3] events channel
 -- ARGV[4] worker id   ARGV[5] lease ms   ARGV[6] jobs to claim next (0: none)   ARGV[7] number of acks
--- ARGV[8] claim nonce   ARGV[9..] per ack: id, token, outcome ('s' succeeded / 'c' cancelled), result JSON
+-- ARGV[8] claim nonce   ARGV[9] event stream max length
+-- ARGV[10..] per ack: id, token, outcome ('s' succeeded / 'c' cancelled), result JSON
 -- Returns: {code per ack (1 ok, -2 stale token)..., next_due_ms, id, token, attempts, payload, ...}
 
 --@include _lib.lua
+--@include _events.lua
 --@include _promote.lua
 --@include _histogram.lua
 --@include _claim.lua
@@ -27,6 +30,7 @@ local marker = KEYS[5]
 local token = KEYS[6]
 local claim = KEYS[7]
 local paused = KEYS[8]
+local event_stream = KEYS[9]
 
 local job_prefix = ARGV[1]
 local result_ttl_ms = ARGV[2]
@@ -36,7 +40,8 @@ local lease_ms = tonumber(ARGV[5])
 local want = tonumber(ARGV[6])
 local n_acks = tonumber(ARGV[7])
 local nonce = ARGV[8]
-local FIRST_ACK = 9  -- each ack is 4 ARGV from here on
+events_to(event_stream, ARGV[9])
+local FIRST_ACK = 10  -- each ack is 4 ARGV from here on
 
 local now = now_ms()
 local finished = fmt(now)
@@ -48,7 +53,7 @@ for i = 0, n_acks - 1 do
   local a = FIRST_ACK + 4 * i
   local id, held = ARGV[a], ARGV[a + 1]
   local jk = job_prefix .. id
-  local cur = redis.call('HMGET', jk, 'token', 'cancel')
+  local cur = redis.call('HMGET', jk, 'token', 'cancel', 'attempts')
   if cur[1] == held then
     local status = 'succeeded'
     if ARGV[a + 2] == 'c' then status = 'cancelled' end
@@ -56,6 +61,7 @@ for i = 0, n_acks - 1 do
     redis.call('HSET', jk, 'status', status, 'result', ARGV[a + 3], 'finished_at', finished, 'token', '')
     if cur[2] then redis.call('HDEL', jk, 'cancel') end
     redis.call('PEXPIRE', jk, result_ttl_ms)
+    emit_event(id, status, status, cur[3])
     lines[#lines + 1] = id .. ' ' .. status
     done[#done + 1] = id
     if status == 'succeeded' then succeeded = succeeded + 1 else cancelled = cancelled + 1 end

@@ -8,30 +8,34 @@
 -- is written. With the #!lua shebang Redis refuses the whole script up front when it is out of
 -- memory (noeviction), so a full Redis never leaves a half-written job.
 --
--- KEYS[1] pending   KEYS[2] scheduled   KEYS[3] marker   KEYS[4] stats
--- KEYS[4 + 2i - 1]  job hash of item i      KEYS[4 + 2i]  idempotency key of item i (unused if no fp)
+-- KEYS[1] pending   KEYS[2] scheduled   KEYS[3] marker   KEYS[4] stats   KEYS[5] event stream
+-- KEYS[5 + 2i - 1]  job hash of item i      KEYS[5 + 2i]  idempotency key of item i (unused if no fp)
 -- ARGV[1] idempotency TTL ms (a delayed item's key lives its delay longer)   ARGV[2] max depth (0: unlimited)
--- ARGV[3 + 6(i-1) ..] per item: id, payload, priority, delay ms, fingerprint ('' when no key),
+-- ARGV[3] event stream max length
+-- ARGV[4 + 6(i-1) ..] per item: id, payload, priority, delay ms, fingerprint ('' when no key),
 --   created_at ms (the payload's, producer clock: its FIFO place in the band, as the plain MULTI scores)
 -- Returns: {code, enqueued_total_after} then per item {code, id, fingerprint}
 --   code 1 created, 2 existing (idempotent repeat); or {-4, depth} queue full, {-5, item, job id} conflict
 
 --@include _lib.lua
+--@include _events.lua
 
 local pending = KEYS[1]
 local scheduled = KEYS[2]
 local marker = KEYS[3]
 local stats = KEYS[4]
+local event_stream = KEYS[5]
 -- Then two keys per item i (1-based): its job hash and its idempotency key.
-local function job_of(i) return KEYS[3 + 2 * i] end
-local function idempotency_of(i) return KEYS[4 + 2 * i] end
+local function job_of(i) return KEYS[4 + 2 * i] end
+local function idempotency_of(i) return KEYS[5 + 2 * i] end
 
 local idem_ttl = tonumber(ARGV[1])
 local max_depth = tonumber(ARGV[2])
-local FIRST_ITEM = 3  -- the items start here, each ITEM_ARGS long (see the header)
+events_to(event_stream, ARGV[3])
+local FIRST_ITEM = 4  -- the items start here, each ITEM_ARGS long (see the header)
 local ITEM_ARGS = 6
 
-local n = (#KEYS - 4) / 2
+local n = (#KEYS - 5) / 2
 
 local out = {}
 local new = 0
@@ -77,12 +81,14 @@ for i = 1, n do
       redis.call('HSET', jk, 'payload', payload, 'status', 'scheduled', 'priority', priority, 'scheduled_at', due)
       later[#later + 1] = due
       later[#later + 1] = id
+      emit_event(id, 'scheduled', 'scheduled', 0, {'due', due})
     else
       redis.call('HSET', jk, 'payload', payload, 'status', 'queued', 'priority', priority)
       -- The FIFO place in the band is the job's created_at (producer clock), as the plain MULTI
       -- scores it: both encodings of an enqueue order jobs the same way. Due times stay on TIME.
       ready[#ready + 1] = pending_score(priority, created)
       ready[#ready + 1] = id
+      emit_event(id, 'queued', 'queued', 0)
     end
     if fp ~= '' then
       -- A delayed job keeps its key until it is due plus the TTL: a retry while it waits finds it.

@@ -3,13 +3,16 @@
 -- attempts are left and the error is retryable; otherwise dead-letter the job with the reason.
 --
 -- KEYS[1] active   KEYS[2] scheduled   KEYS[3] dead   KEYS[4] stats   KEYS[5] marker
+-- KEYS[6] event stream
 -- ARGV[1] job key prefix   ARGV[2] job id   ARGV[3] token   ARGV[4] error JSON {type, message}
 -- ARGV[5] retryable '1' / '0'   ARGV[6] retry delay ms   ARGV[7] dead-letter reason
 -- ARGV[8] dead TTL ms   ARGV[9] events channel   ARGV[10] result TTL ms
+-- ARGV[11] event stream max length
 -- A job whose cancellation was requested is cancelled instead of retried.
 -- Returns: {1, 'scheduled' | 'failed' | 'cancelled'} or {-2, ''} when the token is stale
 
 --@include _lib.lua
+--@include _events.lua
 --@include _outcomes.lua
 --@include _histogram.lua
 
@@ -18,6 +21,7 @@ local scheduled = KEYS[2]
 local dead = KEYS[3]
 local stats = KEYS[4]
 local marker = KEYS[5]
+local event_stream = KEYS[6]
 
 local job_prefix = ARGV[1]
 local id = ARGV[2]
@@ -29,6 +33,7 @@ local reason = ARGV[7]
 local dead_ttl_ms = ARGV[8]
 local events = ARGV[9]
 local result_ttl_ms = ARGV[10]
+events_to(event_stream, ARGV[11])
 
 local jk = job_prefix .. id
 local cur = redis.call('HMGET', jk, 'token', 'attempts', 'payload', 'cancel')
@@ -54,6 +59,7 @@ if retry then
   redis.call('HDEL', jk, 'token', 'cancel')
   redis.call('ZADD', scheduled, due, id)
   redis.call('HINCRBY', stats, 'retried', 1)
+  emit_event(id, 'retry', 'scheduled', attempts, {'error', error_type(err), 'due', due})
   -- Wake a worker so its wait is bounded by this due time.
   wake(marker)
   return {1, 'scheduled'}

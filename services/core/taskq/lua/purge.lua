@@ -7,15 +7,18 @@
 -- A purged job's idempotency record is deleted when it still names that job: the key names nothing
 -- any more, so a repeat of the request enqueues it afresh rather than returning a job that is gone.
 --
--- KEYS[1] pending   KEYS[2] stats
+-- KEYS[1] pending   KEYS[2] stats   KEYS[3] event stream
 -- ARGV[1] job key prefix   ARGV[2] idempotency record prefix   ARGV[3] events channel
--- ARGV[4] most jobs to purge in this call
+-- ARGV[4] most jobs to purge in this call   ARGV[5] event stream max length
 -- Returns: {purged, pending left}
 
 --@include _lib.lua
+--@include _events.lua
 
 local pending = KEYS[1]
 local stats = KEYS[2]
+local event_stream = KEYS[3]
+events_to(event_stream, ARGV[5])
 
 local job_prefix = ARGV[1]
 local idem_prefix = ARGV[2]
@@ -27,7 +30,7 @@ local lines = {}
 for i = 1, #popped, 2 do
   local id = popped[i]
   local jk = job_prefix .. id
-  local raw = redis.call('HGET', jk, 'payload')
+  local raw, attempts = unpack(redis.call('HMGET', jk, 'payload', 'attempts'))
   -- Only a payload that names a key is decoded (most do not: a plain find is cheaper than cjson).
   if raw and string.find(raw, '"idempotency_key"', 1, true) then
     local doc = decode_payload(raw)
@@ -40,7 +43,7 @@ for i = 1, #popped, 2 do
   end
   redis.call('DEL', jk)
   lines[#lines + 1] = id .. ' purged'
-  -- EVENT(purged): the job-events stream's per-job event for id goes here, when that stream exists.
+  emit_event(id, 'purged', 'purged', attempts)
 end
 local n = #popped / 2
 if n > 0 then

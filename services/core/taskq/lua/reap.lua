@@ -9,12 +9,15 @@
 -- maintenance lock (SET NX PX) does the work; the others return at once.
 --
 -- KEYS[1] active   KEYS[2] pending   KEYS[3] dead   KEYS[4] stats   KEYS[5] marker   KEYS[6] lock
+-- KEYS[7] event stream
 -- ARGV[1] job key prefix   ARGV[2] max jobs   ARGV[3] dead TTL ms   ARGV[4] lock ms (0: no lock)
 -- ARGV[5] lock owner   ARGV[6] events channel   ARGV[7] error JSON recorded for worker_lost
 -- ARGV[8] result TTL ms (a job whose cancellation was requested is cancelled, not re-queued)
+-- ARGV[9] event stream max length
 -- Returns: {ran (1, or 0 when another caller holds the lock), requeued, dead-lettered}
 
 --@include _lib.lua
+--@include _events.lua
 --@include _outcomes.lua
 
 local active = KEYS[1]
@@ -23,6 +26,7 @@ local dead = KEYS[3]
 local stats = KEYS[4]
 local marker = KEYS[5]
 local maintenance_lock = KEYS[6]
+local event_stream = KEYS[7]
 
 local job_prefix = ARGV[1]
 local max_jobs = tonumber(ARGV[2])
@@ -32,6 +36,7 @@ local lock_owner = ARGV[5]
 local events = ARGV[6]
 local lost_error = ARGV[7]
 local result_ttl_ms = ARGV[8]
+events_to(event_stream, ARGV[9])
 
 if lock_ms > 0 and not redis.call('SET', maintenance_lock, lock_owner, 'NX', 'PX', lock_ms) then
   return {0, 0, 0}
@@ -55,7 +60,7 @@ for _, id in ipairs(expired) do
       dead_letter(dead, stats, events, jk, id, lost_error, 'worker_lost', now, dead_ttl_ms)
       died = died + 1
     else
-      requeue_at_head(pending, jk, id, cur[2], doc, now)
+      requeue_at_head(pending, jk, id, cur[2], doc, now, 'reaped')
       requeued = requeued + 1
     end
   end

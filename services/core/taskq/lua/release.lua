@@ -3,22 +3,26 @@
 -- of their priority band (scored by creation time), so they run before work enqueued after them.
 -- A released job whose cancellation was requested is cancelled instead.
 --
--- KEYS[1] active   KEYS[2] pending   KEYS[3] marker   KEYS[4] stats
--- ARGV[1] job key prefix   ARGV[2] result TTL ms   ARGV[3] events channel   ARGV[4..] pairs (id, token)
+-- KEYS[1] active   KEYS[2] pending   KEYS[3] marker   KEYS[4] stats   KEYS[5] event stream
+-- ARGV[1] job key prefix   ARGV[2] result TTL ms   ARGV[3] events channel
+-- ARGV[4] event stream max length   ARGV[5..] pairs (id, token)
 -- Returns: number of jobs handed back (or cancelled); pairs with a stale token are skipped
 
 --@include _lib.lua
+--@include _events.lua
 --@include _outcomes.lua
 
 local active = KEYS[1]
 local pending = KEYS[2]
 local marker = KEYS[3]
 local stats = KEYS[4]
+local event_stream = KEYS[5]
 
 local job_prefix = ARGV[1]
 local result_ttl_ms = ARGV[2]
 local events = ARGV[3]
-local FIRST_PAIR = 4
+events_to(event_stream, ARGV[4])
+local FIRST_PAIR = 5
 
 local now = now_ms()
 local released = 0
@@ -33,7 +37,7 @@ for i = FIRST_PAIR, #ARGV, 2 do
     if cur[2] then
       mark_cancelled(stats, events, jk, id, now, result_ttl_ms)
     else
-      requeue_at_head(pending, jk, id, cur[3], decode_payload(cur[4]), now)
+      requeue_at_head(pending, jk, id, cur[3], decode_payload(cur[4]), now, 'released')
     end
     released = released + 1
   end

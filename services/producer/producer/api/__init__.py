@@ -2,11 +2,12 @@
 
 from fastapi import APIRouter
 
-from producer.api import artifacts, dead_letter, email, health, jobs, queues, tasks, workers
+from producer.api import artifacts, dead_letter, email, events, health, jobs, queues, tasks, workers
 
 ROUTERS: tuple[APIRouter, ...] = (
     email.router,
     jobs.router,
+    events.router,
     artifacts.router,
     queues.router,
     workers.router,

@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 from taskq import NonRetryableError
-from taskq.builtin_tasks import CrashArgs, FailArgs, HoldArgs, NoopArgs, RecordArgs, SleepArgs, SpinArgs
+from taskq.builtin_tasks import (
+    CrashArgs,
+    FailArgs,
+    HoldArgs,
+    NoopArgs,
+    RecordArgs,
+    SleepArgs,
+    SpinArgs,
+    StepsArgs,
+)
 from worker.context import JobContext
 
 
@@ -34,6 +43,14 @@ async def sleep(args: SleepArgs, ctx: JobContext) -> Any:
         ctx.progress(0, "sleeping")
     await asyncio.sleep(args.seconds)
     return args.tag if args.tag is not None else args.seconds
+
+
+async def steps(args: StepsArgs, ctx: JobContext) -> Any:
+    """A progress bar to watch: progress after each step, step_seconds apart."""
+    for step in range(1, args.steps + 1):
+        await asyncio.sleep(args.step_seconds)
+        ctx.progress(100 * step / args.steps, f"step {step} of {args.steps}")
+    return args.steps
 
 
 #: debug.hold's ledger, in WORKER_STATE_DIR: every execution's start and end, written by the handler

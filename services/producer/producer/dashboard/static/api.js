@@ -43,8 +43,8 @@ function askForToken(refused) {
   return asking;
 }
 
-function headers(hasBody) {
-  const out = { Accept: "application/json" };
+function headers(hasBody, extra) {
+  const out = { Accept: "application/json", ...extra };
   const token = sessionStorage.getItem(KEY);
   if (token) out.Authorization = `Bearer ${token}`;
   if (hasBody) out["Content-Type"] = "application/json";
@@ -52,13 +52,15 @@ function headers(hasBody) {
 }
 
 // fetch with the token; a 401 asks for the token (again, if the stored one was refused) and retries.
-export async function request(path, { method = "GET", body } = {}) {
+// `headers` adds to (or overrides) the usual ones; `signal` aborts (an event stream's stop()).
+export async function request(path, { method = "GET", body, headers: extra = {}, signal } = {}) {
   for (;;) {
     const response = await fetch(path, {
       method,
-      headers: headers(body !== undefined),
+      headers: headers(body !== undefined, extra),
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
+      signal,
     });
     if (response.status !== 401) return response;
     const refused = sessionStorage.getItem(KEY) !== null;

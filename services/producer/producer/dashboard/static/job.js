@@ -7,13 +7,42 @@ function json(value) {
   return h("pre", { class: "json", tabindex: "0" }, JSON.stringify(value, null, 2));
 }
 
-// Status history from the job's timestamps (the per-job event log will add every transition).
-function history(job) {
-  const steps = [["created", job.created_at]];
-  if (job.scheduled_at) steps.push(["scheduled for", job.scheduled_at]);
-  if (job.started_at) steps.push([job.attempts > 1 ? `started (attempt ${job.attempts})` : "started", job.started_at]);
-  if (job.finished_at) steps.push([job.status, job.finished_at]);
-  return h("ol", { class: "history" }, steps.map(([what, when]) => h("li", {}, h("time", { datetime: when }, fmtTime(when)), " ", what)));
+// What an event says in the history (progress reports move the bar instead).
+function describe(event) {
+  const what = {
+    queued: "queued",
+    scheduled: "scheduled",
+    running: `running (attempt ${event.attempt})`,
+    retry: `attempt ${event.attempt} failed (${event.error || "error"}); retry scheduled`,
+    succeeded: "succeeded",
+    failed: `failed (${event.error || "error"}${event.reason ? `, ${event.reason}` : ""})`,
+    cancelled: "cancelled",
+    cancel_requested: "cancellation requested",
+    released: "handed back by its worker; queued again",
+    reaped: "its worker was lost; queued again",
+    redriven: "retried from the dead letters; queued",
+    purged: "purged",
+  }[event.type];
+  return what || event.type;
+}
+
+// Status history: the job's events when the page has them (every transition, from its stream),
+// else what its timestamps tell (the polling fallback, or events older than the window).
+function history(job, events) {
+  const transitions = (events || []).filter((e) => e.type !== "progress");
+  const steps = transitions.length
+    ? transitions.map((e) => [describe(e), e.at, e.type])
+    : [["created", job.created_at, "queued"]];
+  if (!transitions.length) {
+    if (job.scheduled_at) steps.push(["scheduled for", job.scheduled_at, "scheduled"]);
+    if (job.started_at) steps.push([job.attempts > 1 ? `started (attempt ${job.attempts})` : "started", job.started_at, "running"]);
+    if (job.finished_at) steps.push([job.status, job.finished_at, job.status]);
+  }
+  return h(
+    "ol",
+    { class: "history", id: "job-history" },
+    steps.map(([what, when, type]) => h("li", { "data-type": type }, h("time", { datetime: when }, fmtTime(when)), " ", what)),
+  );
 }
 
 function progress(job) {
@@ -73,7 +102,7 @@ function actions(job, restart) {
   return out.length ? h("div", { class: "actions" }, out) : null;
 }
 
-function render(job, restart) {
+function render(job, events, restart) {
   const sections = [
     h("p", { class: "status-line" }, "Status ", h("span", { id: "job-status" }, statusBadge(job.status)),
       job.cancel_requested && job.status === "running" ? " (cancellation requested)" : ""),
@@ -88,7 +117,7 @@ function render(job, restart) {
       ["Worker", job.worker || "—"],
       ["Idempotency key", job.idempotency_key || "—"],
     ]),
-    h("section", { "aria-labelledby": "h-history" }, h("h2", { id: "h-history" }, "History"), history(job)),
+    h("section", { "aria-labelledby": "h-history" }, h("h2", { id: "h-history" }, "History"), history(job, events)),
     h("section", { "aria-labelledby": "h-args" }, h("h2", { id: "h-args" }, "Arguments"), h("div", { id: "job-args" }, json(job.args))),
   ];
   if (job.error) {
@@ -109,7 +138,7 @@ export function start() {
   let stop = () => {};
   const restart = () => {
     stop();
-    stop = live.job(id, (job) => render(job, restart));
+    stop = live.job(id, (job, events) => render(job, events, restart));
   };
   restart();
 }
