@@ -44,27 +44,40 @@ class WirePool:
         self._idle: list[SyncWireExecutor] = []
         self._closed = False
 
-    def _use(self, work: Callable[[SyncWireExecutor], T]) -> T:
+    def _take(self) -> SyncWireExecutor:
         try:
-            executor = self._idle.pop()
+            return self._idle.pop()
         except IndexError:
-            executor = SyncWireExecutor(self._make())
-        try:
-            return work(executor)
-        finally:
-            if self._closed:
-                executor.wire.close()
-            else:
-                self._idle.append(executor)
+            return SyncWireExecutor(self._make())
 
+    def _give(self, executor: SyncWireExecutor) -> None:
+        if self._closed:
+            executor.wire.close()
+        else:
+            self._idle.append(executor)
+
+    # Each method takes and gives back inline, not through a helper taking a closure: one call and
+    # one closure fewer on every enqueue.
     def run(self, call: Call[T]) -> T:
-        return self._use(lambda executor: executor.run(call))
+        executor = self._take()
+        try:
+            return executor.run(call)
+        finally:
+            self._give(executor)
 
     def run_many(self, calls: Sequence[Call[Any]]) -> list[Any]:
-        return self._use(lambda executor: executor.run_many(calls))
+        executor = self._take()
+        try:
+            return executor.run_many(calls)
+        finally:
+            self._give(executor)
 
     def transaction(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
-        return self._use(lambda executor: executor.transaction(commands))
+        executor = self._take()
+        try:
+            return executor.transaction(commands)
+        finally:
+            self._give(executor)
 
     def close(self) -> None:
         """Close the idle wires; those in use close when given back. Usable again after it."""
