@@ -255,10 +255,10 @@ def main() -> None:
                     print(f"  {name:24} p50 {p50:.3f} ms  p99 {p99:.3f} ms", flush=True)
                 latencies.append(runs)
     text = report("python -m bench.client " + " ".join(sys.argv[1:]), enqueues, latencies, loads)
-    print(text)
-    if args.out:
+    if args.out:  # first: a closed stdout (| head) must not lose the run
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(text)
+    print(text)
 
 
 if __name__ == "__main__":
