@@ -22,7 +22,7 @@ CHAOS_TIMEOUT_SHORT ?= 720
 AXE_VERSION := 4.14.1
 
 .PHONY: help install lint fmt test test-core test-redis7 bench
-.PHONY: bench-worker
+.PHONY: bench-worker bench-client
 .PHONY: fuzz bench-producer
 .PHONY: up down logs ps scale e2e dev clean lint-docker lint-compose chaos chaos-short
 .PHONY: browser-deps screenshots
@@ -67,6 +67,9 @@ bench: install ## Run the core benchmarks (wake-up latency, throughput, enqueue,
 
 bench-worker: install ## Worker throughput vs Dramatiq and Celery (peers installed in bench/.venv-*)
 	$(PY) python -m bench.worker
+
+bench-client: install ## Default clients: enqueue vs Dramatiq send(), enqueue->handler start vs taskiq (3 rounds)
+	$(PY) python -m bench.client --out bench/results/client.md
 
 fuzz: install ## Schemathesis on the producer's /openapi.json (all checks, bounded): no 5xx, no schema lie
 	$(PY) python tests/producer/fuzz.py --max-examples 25 --max-time $(FUZZ_SECONDS)

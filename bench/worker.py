@@ -36,7 +36,12 @@ from taskq.localserver import LocalRedis
 from worker.settings import WorkerSettings
 
 BENCH = Path(__file__).resolve().parent
-PEERS = {"dramatiq": ["dramatiq[redis]==1.*"], "celery": ["celery[redis]==5.*"], "rq": ["rq==2.*"]}
+PEERS = {
+    "dramatiq": ["dramatiq[redis]==1.*"],
+    "celery": ["celery[redis]==5.*"],
+    "rq": ["rq==2.*"],
+    "taskiq": ["taskiq==0.*", "taskiq-redis==1.*"],
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ Both services import this package and nothing else knows a Redis key. Start at `
 over the command layer (commands/).
 """
 
+from taskq.client import Client
 from taskq.config import QueueConfig
 from taskq.context import JobContext
 from taskq.errors import (
@@ -44,6 +45,7 @@ from taskq.registry import TaskLoadError, TaskRegistry
 from taskq.results import ClaimBatch, DeadPage, EncodedJob, Enqueued, EnqueueRequest, ReapResult
 from taskq.settings import CoreSettings
 from taskq.sync import SyncTaskq, connect_sync
+from taskq.sync_client import SyncClient
 from taskq.tasks import Task, TaskArgs, TaskDefinitionError, Tasks
 from taskq.waiter import Waiter
 from taskq.wire import SyncWire, Wire
@@ -54,6 +56,7 @@ __all__ = [
     "BadMessage",
     "ClaimBatch",
     "ClaimedJob",
+    "Client",
     "CoreSettings",
     "DeadPage",
     "DeadReason",
@@ -83,6 +86,7 @@ __all__ = [
     "RedisUnavailable",
     "ScriptCode",
     "StaleLease",
+    "SyncClient",
     "SyncTaskq",
     "SyncWire",
     "Task",

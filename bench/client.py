@@ -1,0 +1,265 @@
+"""The default clients against their peers, same server, same run, interleaved round by round.
+
+    python -m bench.client [--rounds 3] [--jobs 500] [--enqueues 5000] [--out bench/results/client.md]
+
+- enqueue: one job per call, sequential, from ``taskq.Client`` (asyncio's default loop, and uvloop)
+  and ``taskq.SyncClient``, both as built by ``from_url`` (the lean wire by default), against
+  Dramatiq's ``actor.send()``. Both sides enqueue the same three string fields; ours builds and
+  checks its args model on every call (``bench.tasks.Email``). Each measure starts on an empty server.
+- latency: from calling the default client's enqueue to the handler starting, one job at a time to an
+  idle worker (``python -m worker``, defaults, ``TASKQ_TASKS=bench.tasks``), against taskiq with
+  taskiq-redis's ``RedisStreamBroker`` (``taskiq worker --workers 1``). The handler takes
+  ``perf_counter_ns`` (one monotonic clock for every process on the host) and pushes it to a list
+  that the enqueuing process reads; 50 warm-up jobs, then ``--jobs`` measured, per round.
+
+The peers live in their own virtualenvs under ``bench/.venv-*`` (git-ignored), made on first use.
+The machine's load is printed with the results: on a shared host read the ratios, not the rates.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TASKQ_ENV_FILE", "")  # a developer's .env must not point the clients elsewhere
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+import uvloop
+
+from bench.core import clean_slate, pct
+from bench.peers import DRAMATIQ_SEND, TASKIQ_BROKER, TASKIQ_LATENCY
+from bench.tasks import STAMPS, Email, Stamp, email, stamp
+from bench.worker import peer_python
+from taskq import Client, SyncClient
+from taskq.localserver import LocalRedis
+
+ROOT = Path(__file__).resolve().parents[1]
+EMAIL = {"recipient_email": "someone@example.com", "subject": "Your report is ready", "body": "Hello! " * 20}
+WARMUP = 50
+#: Between two latency jobs: the worker has acked and is blocked waiting again (an idle worker).
+IDLE_GAP = 0.003
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    jobs_per_s: float
+    median_us: float  # the median single call: steadier than the rate on a shared host
+
+    @classmethod
+    def of(cls, calls: list[float]) -> Rate:
+        return cls(len(calls) / sum(calls), statistics.median(calls) * 1e6)
+
+
+#: The bench's tasks, loaded by the clients and the worker alike (TASKQ_TASKS).
+TASKS = "bench.tasks"
+
+
+# ------------------------------------------------------------------ enqueue, one job per call
+
+
+async def _async_enqueues(url: str, n: int) -> Rate:
+    async with Client.from_url(url, taskq_tasks=TASKS) as client:
+        await client.enqueue(email, Email(**EMAIL))  # connect, register the queue
+        calls = []
+        clock = time.perf_counter
+        for _ in range(n):
+            t = clock()
+            await client.enqueue(email, Email(**EMAIL))
+            calls.append(clock() - t)
+    return Rate.of(calls)
+
+
+def sync_enqueues(url: str, n: int) -> Rate:
+    with SyncClient.from_url(url, taskq_tasks=TASKS) as client:
+        client.enqueue(email, Email(**EMAIL))
+        calls = []
+        clock = time.perf_counter
+        for _ in range(n):
+            t = clock()
+            client.enqueue(email, Email(**EMAIL))
+            calls.append(clock() - t)
+    return Rate.of(calls)
+
+
+def peer_json(name: str, script: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    out = subprocess.run(
+        [str(peer_python(name)), "-c", script, *args],
+        capture_output=True, text=True, timeout=600, env=env, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"{name} failed: {out.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def enqueue_round(url: str, n: int) -> dict[str, Rate]:
+    measures: dict[str, Callable[[], Rate]] = {
+        "taskq Client (asyncio)": lambda: asyncio.run(_async_enqueues(url, n)),
+        "taskq Client (uvloop)": lambda: uvloop.run(_async_enqueues(url, n)),
+        "taskq SyncClient": lambda: sync_enqueues(url, n),
+        "Dramatiq send()": lambda: Rate(**peer_json("dramatiq", DRAMATIQ_SEND, url, str(n))),
+    }
+    rates = {}
+    for name, measure in measures.items():
+        asyncio.run(clean_slate(url))
+        rates[name] = measure()
+        rate = rates[name]
+        print(f"  {name:24} {rate.jobs_per_s:8,.0f} jobs/s  median call {rate.median_us:6.1f} us", flush=True)
+    return rates
+
+
+# ------------------------------------------------------------------ latency, enqueue -> handler start
+
+
+async def _taskq_latency(url: str, jobs: int) -> list[float]:
+    stamps = redis.asyncio.Redis.from_url(url, socket_timeout=90)  # the first waits for start-up
+    async with Client.from_url(url, taskq_tasks=TASKS) as client:
+        clock = time.perf_counter_ns
+        latencies: list[float] = []
+        for i in range(WARMUP + jobs):
+            await asyncio.sleep(IDLE_GAP)  # a gap, not synchronisation (the stamp is awaited below)
+            t0 = clock()
+            await client.enqueue(stamp, Stamp(t0=t0))
+            while True:
+                got = await stamps.blpop([STAMPS], timeout=60)
+                if got is None:
+                    raise RuntimeError("the worker ran no bench.stamp job in 60 s")
+                sent, started = (int(v) for v in got[1].split())
+                if sent == t0:
+                    break
+            if i >= WARMUP:
+                latencies.append((started - sent) / 1e6)
+    await stamps.aclose()
+    return latencies
+
+
+def taskq_latency(url: str, jobs: int) -> list[float]:
+    env = dict(os.environ, REDIS_URL=url, TASKQ_TASKS=TASKS, LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+    worker = subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT)
+    try:
+        return asyncio.run(_taskq_latency(url, jobs))
+    finally:
+        stop(worker)
+
+
+def taskiq_latency(url: str, jobs: int, workdir: Path) -> list[float]:
+    (workdir / "taskiq_bench.py").write_text(TASKIQ_BROKER)
+    env = dict(os.environ, BENCH_REDIS_URL=url, PYTHONPATH=str(workdir))
+    python = str(peer_python("taskiq"))
+    cmd = [python, "-m", "taskiq", "worker", "taskiq_bench:broker", "--workers", "1"]
+    cmd += ["--log-level", "WARNING"]
+    # Its shutdown prints a traceback (a connection closed under it): not ours to show.
+    worker = subprocess.Popen(cmd, env=env, cwd=workdir, stderr=subprocess.DEVNULL)
+    try:
+        out = peer_json("taskiq", TASKIQ_LATENCY, str(WARMUP), str(jobs), str(IDLE_GAP), env=env)
+        return [float(v) for v in out["latencies_ms"]]
+    finally:
+        stop(worker)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+# ------------------------------------------------------------------ report
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} cores"
+
+
+def report(
+    command: str, enqueues: list[dict[str, Rate]], latencies: list[dict[str, list[float]]], loads: list[str]
+) -> str:
+    lines = [
+        "## Default clients vs peers (same server, same run)",
+        "",
+        f"`{command}` on {time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC, Python "
+        f"{sys.version.split()[0]}, Valkey on 127.0.0.1 (AOF everysec). Per round: {'; '.join(loads)}.",
+        "",
+        "### Enqueue, one job per call (target: each default client ≥ 2x Dramatiq `send()`)",
+        "",
+        "| round | client | jobs/s | median call | x Dramatiq (jobs/s) | x Dramatiq (median call) |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r, rates in enumerate(enqueues, 1):
+        peer = rates["Dramatiq send()"]
+        for name, rate in rates.items():
+            ratio = f"{rate.jobs_per_s / peer.jobs_per_s:.2f}"
+            speed = f"{peer.median_us / rate.median_us:.2f}"
+            row = f"| {r} | {name} | {rate.jobs_per_s:,.0f} | {rate.median_us:.0f} µs | {ratio} | {speed} |"
+            lines.append(row)
+    lines += [
+        "",
+        "### Enqueue → handler start, idle worker (target: our p50 and p99 below taskiq's in every run)",
+        "",
+        "| round | system | jobs | p50 | p99 | max |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    for r, runs in enumerate(latencies, 1):
+        for name, samples in runs.items():
+            lines.append(
+                f"| {r} | {name} | {len(samples)} | {statistics.median(samples):.3f} ms "
+                f"| {pct(samples, 99):.3f} ms | {max(samples):.3f} ms |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=500, help="latency jobs per round and system")
+    parser.add_argument("--enqueues", type=int, default=5000, help="enqueue calls per round and client")
+    parser.add_argument("--skip", choices=["enqueue", "latency"], help="leave one part out")
+    parser.add_argument("--out", type=Path, help="write the markdown tables here")
+    args = parser.parse_args()
+    enqueues: list[dict[str, Rate]] = []
+    latencies: list[dict[str, list[float]]] = []
+    loads: list[str] = []
+    with LocalRedis().running() as server, tempfile.TemporaryDirectory() as tmp:
+        for r in range(1, args.rounds + 1):
+            loads.append(load())
+            print(f"round {r} ({loads[-1]})", flush=True)
+            if args.skip != "enqueue":
+                enqueues.append(enqueue_round(server.url, args.enqueues))
+            if args.skip != "latency":
+                runs: dict[str, list[float]] = {}
+                systems: list[tuple[str, Callable[[], list[float]]]] = [
+                    ("taskq Client", lambda: taskq_latency(server.url, args.jobs)),
+                    ("taskiq RedisStreamBroker", lambda: taskiq_latency(server.url, args.jobs, Path(tmp))),
+                ]
+                for name, measure in systems:
+                    asyncio.run(clean_slate(server.url))
+                    runs[name] = measure()
+                    p50, p99 = statistics.median(runs[name]), pct(runs[name], 99)
+                    print(f"  {name:24} p50 {p50:.3f} ms  p99 {p99:.3f} ms", flush=True)
+                latencies.append(runs)
+    text = report("python -m bench.client " + " ".join(sys.argv[1:]), enqueues, latencies, loads)
+    if args.out:  # first: a closed stdout (| head) must not lose the run
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,85 @@
+"""The peers' side of ``bench.client``: scripts run by each peer's own interpreter (``bench/.venv-*``),
+so they are text here, not modules (taskq's environment does not have the peers installed).
+
+Each measures exactly what ours does in ``bench.client`` and prints one JSON line."""
+
+from __future__ import annotations
+
+#: Dramatiq's ``send()``, one message per call: argv url, calls. The same three fields as ours.
+DRAMATIQ_SEND = """
+import json, statistics, sys, time
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+dramatiq.set_broker(RedisBroker(url=sys.argv[1]))
+
+@dramatiq.actor(queue_name="peer")
+def send_email(recipient_email, subject, body):
+    pass
+
+email = {"recipient_email": "someone@example.com", "subject": "Your report is ready", "body": "Hello! " * 20}
+send_email.send(**email)
+calls, clock = [], time.perf_counter
+for _ in range(int(sys.argv[2])):
+    t = clock()
+    send_email.send(**email)
+    calls.append(clock() - t)
+print(json.dumps({"jobs_per_s": len(calls) / sum(calls), "median_us": statistics.median(calls) * 1e6}))
+"""
+
+#: The module the taskiq worker loads (``taskiq worker taskiq_bench:broker``): its stamp task is
+#: ``bench.tasks.stamp``'s twin (the stamp first, then the push).
+TASKIQ_BROKER = """
+import os, time
+from redis.asyncio import Redis
+from taskiq_redis import RedisStreamBroker
+
+URL = os.environ["BENCH_REDIS_URL"]
+STAMPS = "bench:taskiq-stamps"
+broker = RedisStreamBroker(URL)
+_redis = None
+
+@broker.task(task_name="stamp")
+async def stamp(t0: int) -> None:
+    started = time.perf_counter_ns()
+    global _redis
+    if _redis is None:
+        _redis = Redis.from_url(URL)
+    await _redis.lpush(STAMPS, f"{t0} {started}")
+"""
+
+#: The enqueuing side: argv warm-up jobs, measured jobs, idle gap (s). The worker's consumer group
+#: reads new messages only ('$'), so until it exists a message goes unseen: the first stamp is sent
+#: until one comes back, and every reply is matched to its job by t0 (a late one is skipped).
+TASKIQ_LATENCY = """
+import asyncio, json, sys, time
+from taskiq_bench import STAMPS, URL, broker, stamp
+from redis.asyncio import Redis
+
+async def main():
+    warmup, jobs, gap = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    await broker.startup()
+    stamps = Redis.from_url(URL, socket_timeout=90)
+    deadline = time.monotonic() + 60
+    while await stamp.kiq(0) and not await stamps.blpop([STAMPS], timeout=1):
+        if time.monotonic() > deadline:
+            raise SystemExit("the taskiq worker ran no job in 60 s")
+    latencies, clock = [], time.perf_counter_ns
+    for i in range(warmup + jobs):
+        await asyncio.sleep(gap)
+        t0 = clock()
+        await stamp.kiq(t0)
+        while True:
+            got = await stamps.blpop([STAMPS], timeout=60)
+            if got is None:
+                raise SystemExit("the taskiq worker ran no job in 60 s")
+            sent, started = (int(v) for v in got[1].split())
+            if sent == t0:
+                break
+        if i >= warmup:
+            latencies.append((started - t0) / 1e6)
+    await stamps.aclose()
+    await broker.shutdown()
+    print(json.dumps({"latencies_ms": latencies}))
+
+asyncio.run(main())
+"""
