@@ -180,6 +180,13 @@ class HttpMetrics:
             self.flusher = None
             await redis.aclose()
 
+    async def aclose(self) -> None:
+        """Send the last counts and end the flush loop (what the lifespan's shutdown does; for an app
+        driven without it, e.g. the test client's, so no loop outlives its app)."""
+        self.stopping.set()
+        if self.flusher is not None:
+            await self.flusher
+
     def _on_shutdown(self, scope: Scope, receive: Receive) -> Receive:
         """The app's receive for the lifespan: before the app hears "shutdown" (and closes its Redis
         clients), the last counts are sent."""
@@ -187,9 +194,7 @@ class HttpMetrics:
         async def receive_then_flush() -> Message:
             message = await receive()
             if message["type"] == "lifespan.shutdown":
-                self.stopping.set()
-                if self.flusher is not None:
-                    await self.flusher  # it flushes once more, at once, and ends
+                await self.aclose()  # it flushes once more, at once, and ends
             return message
 
         return receive_then_flush

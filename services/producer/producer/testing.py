@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from producer import ProducerSettings, create_app
+from producer.http_metrics import HttpMetrics
 from producer.logs import AccessLog
 
 EMAIL = {"recipient_email": "ada@example.com", "subject": "Hello", "body": "Hi Ada"}
@@ -37,10 +38,19 @@ async def serve(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """The app with its lifespan, behind an httpx client on the ASGI transport."""
     app = create_app(settings, access_log=access_log)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test", **client_kw) as client:
-            yield client
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://test", **client_kw) as client:
+                yield client
+    finally:
+        # The router's lifespan skips the middlewares' view of the shutdown: end the request-metrics
+        # flush loop here, or it outlives the app (and retries against a Redis a test stopped).
+        node: Any = app.middleware_stack
+        while node is not None:
+            if isinstance(node, HttpMetrics):
+                await node.aclose()
+            node = getattr(node, "app", None)
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
