@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -73,6 +74,21 @@ def test_latency_chart_shows_the_exact_waits_of_jobs_that_ran(signed_in: Page, s
     expect(chart.locator(".series:not(.alt)")).not_to_have_count(0)
     expect(chart.locator(".series.alt")).not_to_have_count(0)
     expect(chart.locator("title")).to_contain_text("latest p50")
+
+
+def test_latency_is_drawn_while_jobs_keep_starting(signed_in: Page, stack: Stack) -> None:
+    """Under a steady flow of events the chart still updates (a redraw postponed by every new
+    event, a debounce, would wait for the flow to stop)."""
+    page = signed_in
+    _live(page)
+    p50 = page.locator('#latency-now [data-field="p50"]')
+    deadline = time.monotonic() + 20
+    n = 0
+    while p50.count() == 0:  # a job enqueued every round trip until the page shows a value
+        assert time.monotonic() < deadline, f"no latency shown after {n} jobs kept flowing"
+        stack.enqueue("debug.noop", {"tag": f"flow {n}"})
+        n += 1
+    expect(p50).to_have_text(re.compile(r"^\d+(\.\d+)? (ms|s)$"))
 
 
 def test_a_scheduled_job_waits_from_its_due_time(signed_in: Page, stack: Stack) -> None:

@@ -47,10 +47,12 @@ export function latencyChart({ chart, text, windowMs }) {
   // arrive late and do not move it.
   let offset = Infinity;
   let timer = null;
+  let redrawing = false; // a redraw is coming within REDRAW_MS
   let streaming = true;
 
   function render() {
     clearTimeout(timer);
+    redrawing = false;
     const now = Date.now();
     samples = samples.filter((s) => s.at + offset >= now - windowMs);
     const buckets = new Map();
@@ -94,7 +96,10 @@ export function latencyChart({ chart, text, windowMs }) {
     timer = setTimeout(render, BUCKET_MS);
   }
 
+  // A throttle, not a debounce: under a steady stream of starts a debounce would never draw.
   function soon() {
+    if (redrawing) return;
+    redrawing = true;
     clearTimeout(timer);
     timer = setTimeout(render, REDRAW_MS);
   }
