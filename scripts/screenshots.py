@@ -3,7 +3,8 @@
     uv run python scripts/screenshots.py [--out docs/img]
 
 Starts an embedded Redis on 127.0.0.1, the producer (with an API token, typed into the page like a
-user would) and two workers, puts some traffic through, and photographs the four pages. Nothing is
+user would) and two workers, puts some traffic through (a trickle with a burst now and then, so the
+latency chart has waits to show), pauses one queue, and photographs the four pages. Nothing is
 mocked: the numbers on the pictures are the ones the system had.
 """
 
@@ -90,12 +91,18 @@ def enqueue(http: httpx.Client, task: str, args: dict[str, Any], **extra: Any) -
     return job_id
 
 
+BURST_EVERY = 100  # trickle ticks between bursts (about 5 s)
+BURST = 60  # jobs in a burst: more than the two workers run at once, so some of them wait
+
+
 def traffic(http: httpx.Client, stop: threading.Event) -> None:
-    """A steady trickle of jobs, so the cards and the chart have something to show."""
+    """A steady trickle of jobs with a burst now and then, so the cards and both charts have
+    something to show."""
     n = 0
     while not stop.wait(0.05):
         n += 1
-        enqueue(http, "debug.sleep", {"seconds": 0.2 + (n % 5) / 10, "tag": f"job {n}"})
+        for _ in range(BURST if n % BURST_EVERY == 0 else 1):
+            enqueue(http, "debug.sleep", {"seconds": 0.2 + (n % 5) / 10, "tag": f"job {n}"})
 
 
 def sign_in(page: Page, base: str) -> None:
@@ -120,20 +127,29 @@ def main() -> None:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 1000})
         sign_in(page, base)
-        # Let the chart collect about half a minute of samples.
-        chart_ready = time.monotonic() + 30
-        wait(lambda: time.monotonic() > chart_ready, "the chart to fill", timeout=40)
+        # A paused queue: jobs keep arriving, no worker takes them (the card's badge and Resume).
+        http.post("/queues/emails/pause").raise_for_status()
+        for n in range(4):
+            enqueue(http, "debug.noop", {"tag": f"held {n}"}, queue="emails")
+        # Let the charts collect about a minute of samples; open one worker's task list.
+        chart_ready = time.monotonic() + 60
+        wait(lambda: time.monotonic() > chart_ready, "the charts to fill", timeout=70)
+        page.locator('#latency-now [data-field="p95"]').wait_for()
+        page.locator("#workers summary").first.click()
         page.screenshot(path=out / "dashboard-overview.png", full_page=True)
         stop.set()
         feeder.join()
 
         report = enqueue(http, "generate_report", {"title": "Weekly job statistics"})
-        running = enqueue(http, "debug.sleep", {"seconds": 30, "tag": "nightly export"}, priority=7)
+        running = enqueue(http, "debug.steps", {"steps": 20, "step_seconds": 1.5}, priority=7)
         page.goto(f"{base}/dashboard/jobs/{report}")
-        page.get_by_text("succeeded", exact=True).wait_for()
+        # Its history from its events (replayed from the queue's stream), not from its timestamps.
+        page.locator("#job-history").filter(has_text="running (attempt 1)").wait_for()
+        page.get_by_text("succeeded", exact=True).first.wait_for()
         page.screenshot(path=out / "dashboard-job.png", full_page=True)
         page.goto(f"{base}/dashboard/jobs/{running}")
-        page.locator("#job-progress").wait_for()
+        # A few progress reports in: the bar has moved, the history has its running event.
+        page.locator("#job-progress-text").filter(has_text="15%").wait_for(timeout=30_000)
         page.screenshot(path=out / "dashboard-job-running.png", full_page=True)
 
         page.goto(f"{base}/dashboard/dead-letter?queue=default")

@@ -265,6 +265,9 @@ function followJob(id, onData) {
 export const live = {
   queues: (onData) => changing("/queues", onData),
   workers: (onData) => changing("/workers", onData),
+  // Each event of the page's one /events stream as it arrives (no second stream); onGone() when
+  // there will be none (the stream is unavailable or ended, and the page polls).
+  events: (onEvent, onGone) => onChange({ poke: (event) => event && onEvent(event), fallback: onGone }),
   job: followJob,
   deadLetters: (queue, onData) => changing(`/dead-letter?queue=${encodeURIComponent(queue)}&limit=100`, onData),
 };

@@ -2,9 +2,10 @@
 import { api, ApiError } from "./api.js";
 import { drawLine } from "./chart.js";
 import { facts, fill, fmtAge, fmtRate, fmtTime, h, jobHref } from "./dom.js";
+import { latencyChart } from "./latency.js";
 import { live } from "./live.js";
 
-const WINDOW_MS = 5 * 60 * 1000;
+const WINDOW_MS = 5 * 60 * 1000; // both charts' span
 const RATE_SPAN_MS = 5000; // a card's rate is averaged over the last few seconds, not one noisy poll
 
 // Per queue and in total: processed_total sampled over time, kept for the chart's window.
@@ -157,12 +158,33 @@ function renderQueues(queues) {
   });
 }
 
+// The tasks a worker serves: a count that opens to the names (a fleet may register dozens).
+function tasksCell(w, open) {
+  const names = w.tasks || [];
+  if (!names.length) return h("td", {}, "—");
+  return h(
+    "td",
+    {},
+    h(
+      "details",
+      { class: "tasks", open },
+      h("summary", {}, `${names.length} task${names.length === 1 ? "" : "s"}`),
+      h("ul", {}, names.map((name) => h("li", { class: "mono" }, name))),
+    ),
+  );
+}
+
 function renderWorkers(workers) {
   const container = document.getElementById("workers");
   if (!workers.length) {
     fill(container, h("p", { class: "muted" }, "No live worker."));
     return;
   }
+  // The table is rebuilt on every refresh: a task list someone opened stays open, and the keyboard
+  // stays on the summary it was on.
+  const opened = new Set([...container.querySelectorAll("details[open]")].map((d) => d.closest("tr").dataset.worker));
+  const focused = document.activeElement;
+  const focusedWorker = focused && focused.matches("#workers summary") ? focused.closest("tr").dataset.worker : null;
   const rows = workers.map((w) =>
     h(
       "tr",
@@ -170,6 +192,7 @@ function renderWorkers(workers) {
       h("th", { scope: "row", class: "mono" }, w.id),
       h("td", {}, `${w.host} (pid ${w.pid})`),
       h("td", {}, w.queues.join(", ")),
+      tasksCell(w, opened.has(w.id)),
       h("td", {}, `${w.jobs.length} / ${w.concurrency}`),
       // UUIDv7 ids of one moment share their first digits: the last ones tell jobs apart.
       h("td", {}, w.jobs.length ? w.jobs.map((id, i) => [i ? " " : "", h("a", { href: jobHref(id), class: "mono", "aria-label": `Job ${id}` }, `…${id.slice(-8)}`)]) : "—"),
@@ -182,10 +205,14 @@ function renderWorkers(workers) {
       "table",
       {},
       h("caption", { class: "muted" }, `${workers.length} live worker${workers.length === 1 ? "" : "s"}`),
-      h("thead", {}, h("tr", {}, ["Worker", "Host", "Queues", "Busy", "Jobs in hand", "Last heartbeat"].map((c) => h("th", { scope: "col" }, c)))),
+      h("thead", {}, h("tr", {}, ["Worker", "Host", "Queues", "Tasks", "Busy", "Jobs in hand", "Last heartbeat"].map((c) => h("th", { scope: "col" }, c)))),
       h("tbody", {}, rows),
     ),
   );
+  if (focusedWorker) {
+    const again = [...container.querySelectorAll("tr[data-worker] summary")].find((el) => el.closest("tr").dataset.worker === focusedWorker);
+    if (again) again.focus();
+  }
 }
 
 function lookup() {
@@ -219,5 +246,11 @@ function lookup() {
 export function start() {
   live.queues(renderQueues);
   live.workers(renderWorkers);
+  const latency = latencyChart({
+    chart: document.getElementById("latency-chart"),
+    text: document.getElementById("latency-now"),
+    windowMs: WINDOW_MS,
+  });
+  live.events(latency.onEvent, latency.unavailable);
   lookup();
 }
