@@ -86,6 +86,11 @@ step "run the scenarios"
 scenarios compose e2e
 status=$?
 
+step "the dashboard from this host, through the stack's published port"
+published=$("${compose[@]}" port producer 8000) && python3 scripts/dashboard_probe.py "http://$published"
+probe_status=$?
+[ "$status" -ne 0 ] || status=$probe_status
+
 step "second phase: the examples/thumbnails images, $EXAMPLE_WORKERS workers"
 if timeout --kill-after=10 "$(left)" "${example[@]}" up --detach --wait --wait-timeout 180 \
   --scale worker="$EXAMPLE_WORKERS"; then
