@@ -1,9 +1,12 @@
 """Reading the job events the scripts write (``lua/_events.lua``): one capped Stream per queue.
 
-An event is one stream entry; its entry id ('<ms>-<seq>', Redis's clock) is its id, its order and its
-timestamp. Ids only compare within one queue's stream, so a reader of several queues keeps a cursor
-per queue (``Cursor``). The stream is trimmed (MAXLEN ~ ``events_max_len``): ``window`` tells whether
-a reader's last id may have fallen out of it, so a resume never skips events silently.
+An entry holds one event, or a batch: a run of events of one type made by one script call (a
+claim's 'running', an ack batch's 'succeeded'), its jobs packed in one field. An event's id is its
+entry's id ('<ms>-<seq>', Redis's clock: its order and timestamp), or '<ms>-<seq>:<index>' for the
+event at that index of a batch entry. Ids only compare within one queue's stream, so a reader of
+several queues keeps a cursor per queue (``Cursor``). The stream is trimmed (MAXLEN ~
+``events_max_len`` entries): ``window`` tells whether a reader's last id may have fallen out of it,
+so a resume never skips events silently.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from taskq.keys import QueueKeys, validate_queue_name
 #: its follower has seen its end). 'purged': the job was deleted.
 FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "purged"})
 _ENTRY_ID = re.compile(r"^(\d{1,19})-(\d{1,19})$")
+_EVENT_ID = re.compile(r"^(\d{1,19})-(\d{1,19})(?::(\d{1,9}))?$")
 #: Extras stored as text in the stream and given back as numbers.
 _NUMERIC = {"percent": float, "due": int}
 
@@ -36,6 +40,21 @@ def parse_entry_id(text: str) -> tuple[int, int]:
     return int(match[1]), int(match[2])
 
 
+def parse_event_id(text: str) -> tuple[int, int, int | None]:
+    """An event id, '<ms>-<seq>' or '<ms>-<seq>:<index>', as (ms, seq, index or None); raises
+    ``ValueError`` for anything else."""
+    match = _EVENT_ID.match(text)
+    if match is None:
+        raise ValueError(f"not an event id ('<ms>-<seq>' or '<ms>-<seq>:<index>'): {text[:60]!r}")
+    return int(match[1]), int(match[2]), None if match[3] is None else int(match[3])
+
+
+def entry_of(event_id: str) -> tuple[int, int]:
+    """The stream entry an event id points into, as a comparable pair (``ValueError`` if malformed)."""
+    ms, seq, _ = parse_event_id(event_id)
+    return ms, seq
+
+
 @dataclass(frozen=True, slots=True)
 class JobEvent:
     id: str
@@ -48,7 +67,7 @@ class JobEvent:
 
     @property
     def at_ms(self) -> int:
-        return parse_entry_id(self.id)[0]
+        return parse_event_id(self.id)[0]
 
     @property
     def final(self) -> bool:
@@ -68,10 +87,23 @@ class JobEvent:
         }
 
 
-def event_of(queue: str, entry_id: Any, raw: Sequence[Any] | Mapping[Any, Any]) -> JobEvent:
-    """One stream entry (fields as a flat list or a mapping, bytes or text) as a ``JobEvent``."""
+def events_of(queue: str, entry_id: Any, raw: Sequence[Any] | Mapping[Any, Any]) -> list[JobEvent]:
+    """One stream entry (fields as a flat list or a mapping, bytes or text) as its ``JobEvent``s: one,
+    or a batch entry's, in order, each with the id '<entry id>:<index>'."""
     items = raw.items() if isinstance(raw, Mapping) else zip(raw[::2], raw[1::2], strict=True)
     fields = {_s(k): _s(v) for k, v in items}
+    packed = fields.get("jobs")
+    if packed is None:
+        return [_single(queue, _s(entry_id), fields)]
+    entry, kind, status = _s(entry_id), fields.get("type", ""), fields.get("status", "")
+    parts = packed.split(" ")
+    return [
+        JobEvent(f"{entry}:{i}", queue, job, kind, status, int(attempt or 0))
+        for i, (job, attempt) in enumerate(zip(parts[::2], parts[1::2], strict=True))
+    ]
+
+
+def _single(queue: str, entry_id: str, fields: dict[str, str]) -> JobEvent:
     extras: dict[str, Any] = {}
     for name, value in fields.items():
         if name in ("job", "type", "status", "attempt"):
@@ -82,7 +114,7 @@ def event_of(queue: str, entry_id: Any, raw: Sequence[Any] | Mapping[Any, Any]) 
         except ValueError:
             extras[name] = value
     return JobEvent(
-        id=_s(entry_id),
+        id=entry_id,
         queue=queue,
         job_id=fields.get("job", ""),
         type=fields.get("type", ""),
@@ -127,10 +159,26 @@ async def window(redis: Any, qk: QueueKeys) -> Window:
     return Window(first, parse_entry_id(_s(info["last-generated-id"])), trimmed)
 
 
+async def _rest_of(redis: Any, qk: QueueKeys, after: str) -> tuple[str, list[JobEvent]]:
+    """``after``'s entry (as '<ms>-<seq>') and, when ``after`` points inside it ('<entry>:<index>'),
+    the entry's events after that index (one XRANGE). A reader whose last event was inside a batch
+    entry resumes in it."""
+    ms, seq, index = parse_event_id(after)
+    entry = f"{ms}-{seq}"
+    if index is None:
+        return entry, []
+    found = await redis.execute_command("XRANGE", qk.event_stream, entry, entry)
+    rest = [e for entry_id, raw in found for e in events_of(qk.queue, entry_id, raw)]
+    # A plain entry's one event counts as index 0.
+    return entry, [e for e in rest if (parse_event_id(e.id)[2] or 0) > index]
+
+
 async def read_after(redis: Any, qk: QueueKeys, after: str, count: int = 500) -> list[JobEvent]:
-    """Up to ``count`` events of the queue after entry id ``after`` ('0-0': from the start)."""
-    entries = await redis.execute_command("XRANGE", qk.event_stream, f"({after}", "+", "COUNT", count)
-    return [event_of(qk.queue, entry_id, raw) for entry_id, raw in entries]
+    """The queue's events after event id ``after`` ('0-0': from the start): those left in its entry,
+    then up to ``count`` entries' (so fewer than ``count`` events only when the stream ends there)."""
+    entry, out = await _rest_of(redis, qk, after)
+    entries = await redis.execute_command("XRANGE", qk.event_stream, f"({entry}", "+", "COUNT", count)
+    return out + [e for entry_id, raw in entries for e in events_of(qk.queue, entry_id, raw)]
 
 
 async def last_id(redis: Any, qk: QueueKeys) -> str:
@@ -142,12 +190,21 @@ async def last_id(redis: Any, qk: QueueKeys) -> str:
 async def read_blocking(
     redis: Any, cursors: Mapping[str, str], keys: Mapping[str, QueueKeys], block_ms: int, count: int = 500
 ) -> list[JobEvent]:
-    """The events after each queue's cursor, waiting up to ``block_ms`` for one (XREAD BLOCK over
-    every queue's stream at once: one connection, held while it waits). Empty on timeout."""
+    """The events after each queue's cursor (an event id), waiting up to ``block_ms`` for one (XREAD
+    BLOCK over every queue's stream at once: one connection, held while it waits). Empty on timeout.
+    A cursor inside a batch entry gets the rest of that entry first, without waiting."""
     names = list(cursors)
+    starts: list[str] = []
+    rest: list[JobEvent] = []
+    for q in names:
+        entry, left = await _rest_of(redis, keys[q], cursors[q])
+        starts.append(entry)
+        rest += left
+    if rest:
+        return rest
     reply = await redis.execute_command(
         "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS",
-        *(keys[q].event_stream for q in names), *(cursors[q] for q in names),
+        *(keys[q].event_stream for q in names), *starts,
     )  # fmt: skip
     if not reply:
         return []
@@ -156,13 +213,13 @@ async def read_blocking(
     out: list[JobEvent] = []
     for key, entries in streams:
         queue = by_key[_s(key)]
-        out += [event_of(queue, entry_id, raw) for entry_id, raw in entries]
+        out += [e for entry_id, raw in entries for e in events_of(queue, entry_id, raw)]
     return out
 
 
 class Cursor:
     """Where a reader of one or more queues is: the last entry id seen per queue. As a Last-Event-ID
-    it reads 'queue=<ms>-<seq>' joined by commas (queue names hold no '=' or ',')."""
+    it reads 'queue=<event id>' joined by commas (queue names hold no '=' or ',')."""
 
     def __init__(self, positions: Mapping[str, str]) -> None:
         self.positions = dict(positions)
@@ -177,8 +234,8 @@ class Cursor:
         for part in text.split(","):
             queue, sep, pos = part.strip().partition("=")
             if not sep:
-                raise ValueError("expected 'queue=<ms>-<seq>' items separated by commas")
+                raise ValueError("expected 'queue=<event id>' items separated by commas")
             validate_queue_name(queue)
-            parse_entry_id(pos)
+            parse_event_id(pos)
             positions[queue] = pos
         return cls(positions)

@@ -72,10 +72,14 @@ class CoreSettings(BaseSettings):
         ge=100,
         le=50_000_000,
         description="entries each queue's event stream keeps for replay (GET /jobs/{id}/events, GET /events, "
-        "Last-Event-ID), trimmed with MAXLEN ~; an event is ~72 B of Redis memory (measured: MEMORY USAGE "
-        "over 100,000 entries; a progress message adds its length), so ~22 MB a queue once full at the "
-        "default. A job makes 3 events (queued, running, succeeded): 300,000 keep ~100 s of a queue "
-        "running 1,000 jobs/s, ~8 min at 200 jobs/s",
+        "Last-Event-ID), trimmed with MAXLEN ~. An entry is one event (~68 B of Redis memory; a progress "
+        "message adds its length) or a script call's run of one type (a claim's or an ack batch's: ~40 B "
+        "an event, ~4 KB for 100; measured with MEMORY USAGE over 100,000 events). A job makes 3 events "
+        "(queued, running, succeeded); enqueued one by one and claimed/acked in batches of k, that is "
+        "1 + 2/k entries: 300,000 keep ~250,000 (k=10) to ~290,000 (k=100) jobs, ~4-5 min at 1,000 "
+        "jobs/s, in ~40 MB a queue once full. A stream of "
+        "only batch entries of k events holds up to ~40*k B an entry: lower it for queues fed in big "
+        "batches",
     )
     queue_max_depth: int = Field(
         default=0, ge=0, description="0: unlimited; else enqueue beyond it is refused"

@@ -27,10 +27,12 @@ if status == 'running' then
   if redis.call('HSETNX', job, 'cancel', '1') == 1 then
     emit_event(id, 'cancel_requested', 'running', redis.call('HGET', job, 'attempts'))
   end
+  flush_events()
   return {3, 'running'}
 end
 if status ~= 'queued' and status ~= 'scheduled' then return {-3, status} end
 redis.call('ZREM', pending, id)
 redis.call('ZREM', scheduled, id)
 mark_cancelled(stats, events, job, id, now_ms(), result_ttl_ms)
+flush_events()
 return {1, 'cancelled'}

@@ -36,4 +36,5 @@ events_to(event_stream, ARGV[6])
 local out = {}
 claim_jobs(out, pending, scheduled, active, marker, token, claim, job_prefix, worker, lease_ms, max_jobs,
   nonce, now_ms(), paused)
+flush_events()
 return out

@@ -88,4 +88,5 @@ if want > 0 then
 else
   out[#out + 1] = -1
 end
+flush_events()
 return out

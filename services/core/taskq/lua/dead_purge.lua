@@ -19,4 +19,5 @@ if redis.call('ZREM', dead, id) == 0 then return -1 end
 local attempts = redis.call('HGET', job, 'attempts')
 redis.call('DEL', job)
 emit_event(id, 'purged', 'purged', attempts)
+flush_events()
 return 1

@@ -28,4 +28,5 @@ make_ready(pending, job, id, redis.call('HGET', job, 'priority'), now_ms())
 wake(marker)
 redis.call('HINCRBY', stats, 'redriven', 1)
 emit_event(id, 'redriven', 'queued', 0)
+flush_events()
 return 1

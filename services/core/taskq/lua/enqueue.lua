@@ -105,4 +105,5 @@ if woke then wake(marker) end
 local total = redis.call('HINCRBY', stats, 'enqueued', new)
 table.insert(out, 1, total)
 table.insert(out, 1, 1)
+flush_events()
 return out

@@ -51,6 +51,7 @@ local retry = retryable and attempts < max_attempts_of(decode_payload(cur[3]))
 if retry and cur[4] then
   -- Cancellation was requested: never start another attempt.
   mark_cancelled(stats, events, jk, id, now, result_ttl_ms, err)
+  flush_events()
   return {1, 'cancelled'}
 end
 if retry then
@@ -62,7 +63,9 @@ if retry then
   emit_event(id, 'retry', 'scheduled', attempts, {'error', error_type(err), 'due', due})
   -- Wake a worker so its wait is bounded by this due time.
   wake(marker)
+  flush_events()
   return {1, 'scheduled'}
 end
 dead_letter(dead, stats, events, jk, id, err, reason, now, dead_ttl_ms)
+flush_events()
 return {1, 'failed'}

@@ -21,4 +21,5 @@ events_to(event_stream, ARGV[3])
 
 local now = now_ms()
 local moved = promote_due(scheduled, pending, marker, job_prefix, now, max_jobs)
+flush_events()
 return {moved, next_due_in(scheduled, now)}

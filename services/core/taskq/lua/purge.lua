@@ -51,4 +51,5 @@ if n > 0 then
   -- Waiters on these jobs (GET /jobs/{id}?wait=) wake now and find them gone, one message per batch.
   redis.call('PUBLISH', events, table.concat(lines, '\n'))
 end
+flush_events()
 return {n, redis.call('ZCARD', pending)}

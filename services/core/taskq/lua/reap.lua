@@ -67,4 +67,5 @@ for _, id in ipairs(expired) do
 end
 if requeued > 0 then wake(marker) end
 redis.call('ZREMRANGEBYSCORE', dead, '-inf', fmt(now - tonumber(dead_ttl_ms)))
+flush_events()
 return {1, requeued, died}

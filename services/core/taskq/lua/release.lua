@@ -43,4 +43,5 @@ for i = FIRST_PAIR, #ARGV, 2 do
   end
 end
 if released > 0 then wake(marker) end
+flush_events()
 return released

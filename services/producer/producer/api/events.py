@@ -1,14 +1,16 @@
 """Server-Sent Events: one job's events (``GET /jobs/{id}/events``) and every change of some queues
 (``GET /events``), read from the queues' event streams (``taskq.job_events``).
 
-A frame is ``id: <id>``, ``event: <type>`` (queued, running, progress, succeeded...) and ``data:`` the
-event as JSON (id, queue, job_id, type, status, attempt, at, and extras). For one job the SSE id is
-the stream entry id; for ``/events`` it is a cursor over the queues followed ('q1=<id>,q2=<id>'),
-because entry ids only compare within one queue's stream. A client sends its last id back as
-``Last-Event-ID`` and gets exactly the events after it. An id that is malformed is a 422 before any
-stream starts; an id whose successors may have been trimmed out of the window (or that this Redis never
-gave) is answered with ``event: reset`` first and then a full resend: the job's events from its
-creation, or the queue's whole window. Never a silent gap.
+A frame is ``id: <id>``, ``event: <type>`` (queued, running, progress, succeeded...) and ``data:``
+the event as JSON (id, queue, job_id, type, status, attempt, at, and extras). For one job the SSE id
+is the event id (the stream entry id, or '<entry id>:<index>' for an event of a batch entry: one
+entry holds a script call's run of events of one type, e.g. a claim's 'running'); for ``/events`` it
+is a cursor over the queues followed ('q1=<id>,q2=<id>'), because entry ids only compare within one
+queue's stream. A client sends its last id back as ``Last-Event-ID`` and gets exactly the events
+after it. An id that is malformed is a 422 before any stream starts; an id whose successors may have
+been trimmed out of the window (or that this Redis never gave) is answered with ``event: reset``
+first and then a full resend: the job's events from its creation, or the queue's whole window. Never
+a silent gap.
 
 Errors come before the stream: 401 (AccessGuard), 404 unknown job, 422 bad Last-Event-ID or queue,
 503 when the process serves ``SSE_MAX_STREAMS`` streams already. While idle, a comment line every
@@ -32,7 +34,16 @@ from producer.openapi import COMMON, problems
 from producer.problems import FieldError, ProblemError
 from producer.submit import check_queue, raise_invalid
 from taskq import Job, JobNotFound, Taskq
-from taskq.job_events import Cursor, JobEvent, last_id, parse_entry_id, read_after, read_blocking, window
+from taskq.job_events import (
+    Cursor,
+    JobEvent,
+    entry_of,
+    last_id,
+    parse_event_id,
+    read_after,
+    read_blocking,
+    window,
+)
 from taskq.keys import QueueKeys, validate_queue_name
 
 router = APIRouter(tags=["events"])
@@ -124,12 +135,12 @@ async def job_events(
     if last_event_id is not None:
         after = last_event_id.strip()
         try:
-            parse_entry_id(after)
+            parse_event_id(after)
         except ValueError as exc:
             raise _bad_id(exc) from None
     qk = taskq.queue_keys(job.queue)
     start = f"{max(0, int(job.created_at.timestamp() * 1000) - REPLAY_MARGIN_MS)}-0"
-    reset = after is not None and (await window(taskq.redis, qk)).lost_after(parse_entry_id(after))
+    reset = after is not None and (await window(taskq.redis, qk)).lost_after(entry_of(after))
     streams = _streams(request)
     streams.reserve()  # released by the response, however it ends: nothing may raise in between
     body = _follow_job(taskq.redis, streams.redis, qk, job, start if reset or after is None else after, reset)
@@ -221,7 +232,7 @@ async def queue_events(
         seen = cursor.positions.get(q) if cursor else None
         if seen is None:
             positions[q] = await last_id(taskq.redis, qk)  # not in the cursor: from now on
-        elif (await window(taskq.redis, qk)).lost_after(parse_entry_id(seen)):
+        elif (await window(taskq.redis, qk)).lost_after(entry_of(seen)):
             lost.append(q)
             positions[q] = "0-0"  # the whole window again, after the reset
         else:
