@@ -22,3 +22,8 @@ LATENCY_BUCKETS_MS = (
     1, 2, 5, 10, 25, 50, 100, 250, 500,  # under a second
     1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000,  # 1 s to 1 h
 )  # fmt: skip
+#: Most job events one stream entry holds (a claim's or an ack batch's run of one type is written as
+#: entries of at most this many). It bounds an entry's size, and so the memory of a stream capped at
+#: EVENTS_MAX_LEN entries, at ~350 B (measured: 8 events, MEMORY USAGE over 20,000 entries), while a
+#: batch of 100 still costs 13 XADDs instead of 100.
+EVENTS_PER_ENTRY = 8

@@ -68,18 +68,16 @@ class CoreSettings(BaseSettings):
     retry_backoff_base_seconds: float = Field(default=1.0, ge=0, le=3600)
     retry_backoff_max_seconds: float = Field(default=300.0, ge=0, le=86_400)
     events_max_len: int = Field(
-        default=300_000,
+        default=100_000,
         ge=100,
         le=50_000_000,
         description="entries each queue's event stream keeps for replay (GET /jobs/{id}/events, GET /events, "
-        "Last-Event-ID), trimmed with MAXLEN ~. An entry is one event (~68 B of Redis memory; a progress "
-        "message adds its length) or a script call's run of one type (a claim's or an ack batch's: ~40 B "
-        "an event, ~4 KB for 100; measured with MEMORY USAGE over 100,000 events). A job makes 3 events "
-        "(queued, running, succeeded); enqueued one by one and claimed/acked in batches of k, that is "
-        "1 + 2/k entries: 300,000 keep ~250,000 (k=10) to ~290,000 (k=100) jobs, ~4-5 min at 1,000 "
-        "jobs/s, in ~40 MB a queue once full. A stream of "
-        "only batch entries of k events holds up to ~40*k B an entry: lower it for queues fed in big "
-        "batches",
+        "Last-Event-ID), trimmed with MAXLEN ~. An entry is one event (~69 B of Redis memory; a progress "
+        "message adds its length) or a script call's run of one type, at most 8 events (~44 B an event, "
+        "~350 B a full entry; measured with MEMORY USAGE). So a full stream costs at most ~35 MB a queue "
+        "at the default, ~13 MB in the common case: jobs enqueued one by one and claimed/acked in "
+        "batches take ~1.25 entries and ~157 B each, so the default keeps ~80,000 jobs (~80 s of a queue "
+        "running 1,000 jobs/s)",
     )
     queue_max_depth: int = Field(
         default=0, ge=0, description="0: unlimited; else enqueue beyond it is refused"

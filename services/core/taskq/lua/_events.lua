@@ -15,13 +15,16 @@
 -- promotion's 'queued') is written as ONE entry when the run ends, not one XADD per job (an XADD is
 -- ~3.4 us; the claim and the fused ack+claim wrote two per job). Readers (taskq.job_events) give each
 -- job its own event back, in the entry's order, with the id '<entry id>:<index>'. A run of one is
--- written as a plain entry. Runs end at the first event of another type or with extras, so the
+-- written as a plain entry; a run of more than EVENTS_PER_ENTRY is written as several entries, so an
+-- entry's size (and the memory of a stream capped in entries) stays bounded. Runs end at the first event of another type or with extras, so the
 -- stream still holds every event in the order the script made them.
 --
 -- A script calls events_to(KEYS[...], ARGV[...]) once at its top, then emit_event() per change, and
 -- flush_events() before it returns (every return after an emit_event: a run not flushed is lost).
 -- The types: queued, scheduled, running, progress, retry, succeeded, failed, cancelled,
 -- cancel_requested, released, reaped, redriven, purged (docs/events.md lists them with their statuses).
+
+--@const EVENTS_PER_ENTRY
 
 local event_stream, event_max_len, event_trimmed = nil, nil, false
 -- The run being gathered: its type and status, and its jobs as id, attempt, id, attempt ...
@@ -68,6 +71,7 @@ local function emit_event(id, kind, status, attempt, extras)
     end
     run_jobs[#run_jobs + 1] = id
     run_jobs[#run_jobs + 1] = attempt
+    if #run_jobs >= 2 * EVENTS_PER_ENTRY then flush_events() end  -- an entry's size stays bounded
     return
   end
   flush_events()
