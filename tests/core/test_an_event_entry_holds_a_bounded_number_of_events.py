@@ -24,7 +24,8 @@ async def test_a_claim_of_many_is_split_into_bounded_entries(
     claimed = (await taskq.claim(queue_name, "w1", n)).jobs
     assert len(claimed) == n
     assert await redis.xlen(qk.event_stream) == entries_before + math.ceil(n / EVENTS_PER_ENTRY)
-    for entry_id, fields in await redis.xrange(qk.event_stream, min="-", max="+"):
+    entries: list[tuple[bytes, dict[bytes, bytes]]] = await redis.xrange(qk.event_stream)  # type: ignore[assignment]
+    for entry_id, fields in entries:
         jobs = fields.get(b"jobs")
         if jobs is not None:
             assert len(jobs.split()) <= 2 * EVENTS_PER_ENTRY, entry_id
