@@ -10,6 +10,10 @@ that breaks the documented 422 schema, a missing header, a wrong content type) i
 A second, as narrow: the same ST202 when every error of the 422 is ``run_at_too_far``. The contract
 holds `run_at` to 365 days ahead (like `delay_seconds`), a rule relative to now that JSON Schema
 cannot state, so schema-valid data can break it; its own error type says that is the only reason.
+
+A third: the same ST202 when the 422 is ``purge-not-confirmed``. POST /queues/{queue}/purge needs
+``{"confirm": "<queue>"}`` with the path's own name, a rule across the path and the body that JSON
+Schema cannot state (tests/producer/test_queue_controls_api.py covers it).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import schemathesis
 
 CONFLICT = "urn:taskq:problem:idempotency-conflict"
+PURGE_NOT_CONFIRMED = "urn:taskq:problem:purge-not-confirmed"
 #: producer.schemas.RUN_AT_TOO_FAR (not imported: schemathesis loads this file on its own).
 RUN_AT_TOO_FAR = "run_at_too_far"
 #: Schemathesis's stable code for "Schema-valid request rejected" (never renumbered, per its docs).
@@ -43,6 +48,11 @@ def explained_by_conflict(failure: Any, response: Any) -> bool:
     return problem is not None and problem.get("type") == CONFLICT
 
 
+def explained_by_purge_confirmation(failure: Any, response: Any) -> bool:
+    problem = _rejection(failure, response)
+    return problem is not None and problem.get("type") == PURGE_NOT_CONFIRMED
+
+
 def explained_by_time_window(failure: Any, response: Any) -> bool:
     problem = _rejection(failure, response)
     errors = problem.get("errors") if problem is not None else None
@@ -53,4 +63,8 @@ def explained_by_time_window(failure: Any, response: Any) -> bool:
 
 @schemathesis.hook
 def filter_failure(context: Any, failure: Any, case: Any, response: Any) -> bool:
-    return not (explained_by_conflict(failure, response) or explained_by_time_window(failure, response))
+    return not (
+        explained_by_conflict(failure, response)
+        or explained_by_time_window(failure, response)
+        or explained_by_purge_confirmation(failure, response)
+    )

@@ -96,3 +96,12 @@ def _validation_error() -> Any:
     except jsonschema_rs.ValidationError as exc:
         return exc
     raise AssertionError("the instance should not validate")
+
+
+def test_an_unconfirmed_purge_excuses_only_its_rejection() -> None:
+    """The confirmation must repeat the path's queue name: a rule across path and body that JSON
+    Schema cannot state. Only that 422 is excused, and only as a schema-valid rejection."""
+    unconfirmed = Answer(422, json.dumps({"type": HOOKS.PURGE_NOT_CONFIRMED, "status": 422}))
+    assert not kept(rejected(), unconfirmed)
+    assert kept(ServerError(operation="POST /queues/{queue}/purge", status_code=500), unconfirmed)
+    assert kept(rejected(), Answer(409, unconfirmed.body))

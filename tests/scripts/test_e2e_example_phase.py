@@ -19,6 +19,7 @@ case " $* " in
   *" run "*"E2E_THUMBNAILS=1"*) printf '%b' "$EXAMPLE_OUTPUT"; exit "$EXAMPLE_STATUS" ;;
   *" run "*) printf '%b' "{GREEN}"; exit 0 ;;
   *"examples/thumbnails/compose.yaml up "*) exit "$EXAMPLE_UP" ;;
+  *" port producer 8000 "*) echo 127.0.0.1:54321 ;;
   *) exit 0 ;;
 esac
 """
@@ -30,7 +31,8 @@ def e2e(tmp_path: Path, output: str, status: int = 0, up: int = 0) -> tuple[int,
     fake.chmod(0o755)
     calls = tmp_path / "calls"
     env = {
-        **os.environ, "COMPOSE": str(fake), "E2E_TIMEOUT": "60", "EXAMPLE_OUTPUT": output,
+        **os.environ, "COMPOSE": str(fake), "E2E_TIMEOUT": "60", "E2E_DASHBOARD_PROBE": "true",
+        "EXAMPLE_OUTPUT": output,
         "EXAMPLE_STATUS": str(status), "EXAMPLE_UP": str(up), "CALLS": str(calls), "TMPDIR": str(tmp_path),
     }  # fmt: skip
     done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)

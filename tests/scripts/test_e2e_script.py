@@ -17,17 +17,21 @@ FAKE_COMPOSE = """#!/usr/bin/env bash
 case " $* " in
   *" run "*"SystemExit(3)"*) exit "$PROBE_STATUS" ;;
   *" run "*) printf '%b' "$RUN_OUTPUT"; exit "$RUN_STATUS" ;;
+  *" port producer 8000 "*) echo 127.0.0.1:54321 ;;
   *) exit 0 ;;
 esac
 """
 
 
-def e2e(tmp_path: Path, output: str, status: int = 0, probe: int = 3) -> tuple[int, str]:
+def e2e(
+    tmp_path: Path, output: str, status: int = 0, probe: int = 3, dashboard: str = "true"
+) -> tuple[int, str]:
     fake = tmp_path / "compose"
     fake.write_text(FAKE_COMPOSE)
     fake.chmod(0o755)
     env = {
-        **os.environ, "COMPOSE": str(fake), "E2E_TIMEOUT": "60", "RUN_OUTPUT": output,
+        **os.environ, "COMPOSE": str(fake), "E2E_TIMEOUT": "60", "E2E_DASHBOARD_PROBE": dashboard,
+        "RUN_OUTPUT": output,
         "RUN_STATUS": str(status), "PROBE_STATUS": str(probe), "TMPDIR": str(tmp_path),
     }  # fmt: skip
     done = subprocess.run(["bash", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60)
@@ -61,3 +65,14 @@ def test_a_compose_that_hides_a_failing_container_is_caught(tmp_path: Path) -> N
     code, log = e2e(tmp_path, "==== 17 passed in 1.0s ====\\n", probe=0)
     assert code == 1, log
     assert "cannot be trusted" in log
+
+
+def test_a_dashboard_that_fails_through_the_published_port_fails_the_run(tmp_path: Path) -> None:
+    """The host-side probe gets the address `compose port` published, and its verdict counts."""
+    seen = tmp_path / "probed"
+    stub = tmp_path / "probe"
+    stub.write_text(f'#!/usr/bin/env bash\necho "$1" > {seen}\nexit 1\n')
+    stub.chmod(0o755)
+    code, log = e2e(tmp_path, "==== 17 passed, 1 skipped in 212.4s ====\\n", dashboard=str(stub))
+    assert code != 0, log
+    assert seen.read_text().strip() == "http://127.0.0.1:54321"

@@ -115,6 +115,15 @@ def _idempotency_key(operation: dict[str, Any]) -> None:
             }  # fmt: skip
 
 
+def _followed_queues(operation: dict[str, Any], declared: frozenset[str] | None) -> None:
+    # GET /events?queue= takes declared queues only (like a job's queue): say which, when known.
+    for parameter in operation.get("parameters", []):
+        if parameter["name"] == "queue" and parameter["in"] == "query" and declared is not None:
+            items = parameter["schema"].get("anyOf", [{}])[0].get("items")
+            if isinstance(items, dict):
+                items["enum"] = sorted(declared)
+
+
 def install_openapi(app: FastAPI, *, auth: bool, registry: TaskRegistry) -> None:
     def build() -> dict[str, Any]:
         if app.openapi_schema:
@@ -133,6 +142,8 @@ def install_openapi(app: FastAPI, *, auth: bool, registry: TaskRegistry) -> None
         for path, item in schema.get("paths", {}).items():
             for operation in item.values():
                 _idempotency_key(operation)
+                if path == "/events":
+                    _followed_queues(operation, app.state.settings.declared_queues())
                 responses = operation.setdefault("responses", {})
                 for code, response in responses.items():
                     # FastAPI files error models under application/json; they are problem+json.

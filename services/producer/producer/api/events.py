@@ -25,6 +25,7 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import StringConstraints
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -44,7 +45,7 @@ from taskq.job_events import (
     read_blocking,
     window,
 )
-from taskq.keys import QueueKeys, validate_queue_name
+from taskq.keys import QUEUE_NAME_RE, QueueKeys, validate_queue_name
 
 router = APIRouter(tags=["events"])
 
@@ -61,13 +62,30 @@ _KEEPALIVE = b": keep-alive\n\n"
 _SSE: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "A text/event-stream",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        # One event as an SSE client parses it (OpenAPI 3.1 has no stream type; schemathesis and
+        # OpenAPI 3.2's itemSchema read the schema per event): `data` is a JSON event (docs/events.md).
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "event": {"type": "string"},
+                        "data": {"type": "string"},
+                        "id": {"type": "string"},
+                        "retry": {"type": "integer"},
+                    },
+                }
+            }
+        },
     }
 }
 
 LastEventId = Annotated[
     str | None,
-    Header(alias="Last-Event-ID", description="Resume after this event id (the SSE `id:` last received)"),
+    Header(
+        alias="Last-Event-ID",
+        description="Resume after this event id (the SSE `id:` last received); empty: from the start",
+    ),
 ]
 
 
@@ -132,7 +150,7 @@ async def job_events(
     if job is None:
         raise JobNotFound(job_id)
     after = None
-    if last_event_id is not None:
+    if last_event_id is not None and last_event_id.strip():  # an empty header is no header
         after = last_event_id.strip()
         try:
             parse_event_id(after)
@@ -192,7 +210,7 @@ async def queue_events(
     request: Request,
     taskq: TaskqDep,
     queue: Annotated[
-        list[str] | None,
+        list[Annotated[str, StringConstraints(pattern=QUEUE_NAME_RE.pattern)]] | None,
         Query(description="A queue to follow (repeat for several); none: every declared queue"),
     ] = None,
     last_event_id: LastEventId = None,
@@ -219,7 +237,7 @@ async def queue_events(
             422, f"{len(names)} queues: name at most {MAX_QUEUES} with ?queue=", slug="too-many-queues"
         )
     cursor = None
-    if last_event_id is not None:
+    if last_event_id is not None and last_event_id.strip():  # an empty header is no header
         try:
             cursor = Cursor.parse(last_event_id)
         except ValueError as exc:
