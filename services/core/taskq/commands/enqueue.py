@@ -223,6 +223,8 @@ class Planner:
     def prepare(self, requests: Sequence[EnqueueRequest | EncodedJob], enqueue_of: Any) -> PreparedEnqueue:
         """The batch grouped by queue, as script calls or (plain jobs) one transaction's commands.
         ``enqueue_of(queue)`` gives the queue's ``Enqueue`` command."""
+        if len(requests) == 1:
+            return self.prepare_one(requests[0], enqueue_of)
         by_queue: dict[str, list[Item]] = {}
         for index, (item, job_id) in enumerate(zip(requests, new_job_ids(len(requests)), strict=True)):
             req, payload, body = self.item(item, job_id)
@@ -232,6 +234,16 @@ class Planner:
             return PreparedEnqueue(len(requests), by_queue, [], enqueue_of(queue).plain(items))
         calls = [enqueue_of(queue)(items) for queue, items in by_queue.items()]
         return PreparedEnqueue(len(requests), by_queue, calls)
+
+    def prepare_one(self, request: EnqueueRequest | EncodedJob, enqueue_of: Any) -> PreparedEnqueue:
+        """``prepare`` for one job (a client's ``enqueue``), the same outcome without the batch's
+        grouping, zips and generators, which were a third of the planner's cost per call."""
+        req, payload, body = self.item(request, new_job_id())
+        items = [(0, req, payload, body)]
+        command = enqueue_of(req.queue)
+        if self.config.max_depth > 0 or req.idempotency_key or req.delay_ms > 0:
+            return PreparedEnqueue(1, {req.queue: items}, [command(items)])
+        return PreparedEnqueue(1, {req.queue: items}, [], command.plain(items))
 
     # Admission and bookkeeping around the writes (plain commands, outside any queue's slot).
 
