@@ -85,6 +85,12 @@ local function observe_claimed(job_prefix, out, first, now)
   flush_counts(job_prefix, 'w', acc)
 end
 
+-- One ended execution into acc: its claim's started_at and its payload, read by the caller's own HMGET
+-- (complete.lua reads them with the token, one call per ack instead of two).
+local function count_run(acc, started, payload, now)
+  if started then count(acc, task_of(payload or ''), now - tonumber(started)) end
+end
+
 -- Run time of the executions of ids that just ended (succeeded, cancelled or failed): from the
 -- claim's started_at to now.
 local function observe_runs(job_prefix, ids, now)

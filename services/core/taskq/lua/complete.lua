@@ -49,12 +49,14 @@ local out = {}
 local succeeded, cancelled, stale = 0, 0, 0
 local done = {}
 local lines = {}
+local runs = {}  -- run-time histogram counts of this batch (task -> buckets)
 for i = 0, n_acks - 1 do
   local a = FIRST_ACK + 4 * i
   local id, held = ARGV[a], ARGV[a + 1]
   local jk = job_prefix .. id
-  local cur = redis.call('HMGET', jk, 'token', 'cancel', 'attempts')
+  local cur = redis.call('HMGET', jk, 'token', 'cancel', 'attempts', 'started_at', 'payload')
   if cur[1] == held then
+    count_run(runs, cur[4], cur[5], now)
     local status = 'succeeded'
     if ARGV[a + 2] == 'c' then status = 'cancelled' end
     -- An empty token: nobody holds the job any more, so a repeated ack is refused as stale.
@@ -72,7 +74,7 @@ for i = 0, n_acks - 1 do
   end
 end
 bulk('ZREM', active, done)
-observe_runs(job_prefix, done, now)
+flush_counts(job_prefix, 'r', runs)
 -- One message for the whole batch, a line per job: waiters are woken without a PUBLISH per job.
 if #lines > 0 then redis.call('PUBLISH', events, table.concat(lines, '\n')) end
 if succeeded > 0 then
