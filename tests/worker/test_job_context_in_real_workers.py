@@ -20,14 +20,16 @@ from typing import Any
 
 import pytest
 
-from taskq import Job, JobStatus, Taskq
+from taskq import JobStatus, Taskq
 from worker.settings import WorkerSettings
-from worker.testing import WorkerProcess, wait_for
+from worker.testing import WorkerProcess, wait_for, wait_status
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 Spawn = Callable[..., WorkerProcess]
 Client = Callable[[WorkerSettings], Taskq]
-DONE = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
+DONE = {JobStatus.SUCCEEDED, JobStatus.FAILED}
+#: A job here starts a ``python -m worker`` first (imports, the task module) and may retry once.
+JOB_SECONDS = 30.0
 
 
 def spawn_acme(spawn: Spawn, settings: WorkerSettings) -> WorkerProcess:
@@ -51,22 +53,6 @@ async def settled(taskq: Taskq, queue: str = "default", timeout: float = 20) -> 
         return stats.pending == 0 and stats.scheduled == 0 and stats.running == 0
 
     await wait_for(idle, timeout, f"queue {queue} to drain")
-
-
-async def finished(
-    taskq: Taskq, job_id: str, timeout: float = 30, statuses: frozenset[JobStatus] | set[JobStatus] = DONE
-) -> Job:
-    found: list[Job] = []
-
-    async def done() -> bool:
-        job = await taskq.get_job(job_id)
-        if job is not None and job.status in statuses:
-            found.append(job)
-            return True
-        return False
-
-    await wait_for(done, timeout, f"job {job_id} to finish")
-    return found[0]
 
 
 def log_lines(text: str) -> list[dict[str, Any]]:
@@ -95,7 +81,7 @@ async def test_a_retried_attempt_does_not_enqueue_its_follow_ups_twice(
     job_id = (await taskq.enqueue(task, args)).id
     spawn_acme(spawn_worker, settings)
 
-    job = await finished(taskq, job_id)
+    job = await wait_status(taskq, job_id, DONE, JOB_SECONDS)
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.attempts == 2
     await settled(taskq)
@@ -128,7 +114,7 @@ async def test_follow_ups_survive_a_sigkill_of_the_worker_exactly_once(
     release.touch()
     spawn_acme(spawn_worker, settings)  # its reaper takes the job back once the lease lapses
 
-    job = await finished(taskq, job_id)
+    job = await wait_status(taskq, job_id, DONE, JOB_SECONDS)
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert job.attempts == 2
     await settled(taskq)
@@ -151,7 +137,7 @@ async def test_a_retry_asking_for_different_follow_ups_is_refused(
     job_id = (await taskq.enqueue(task, args, max_attempts=2)).id
     spawn_acme(spawn_worker, settings)
 
-    job = await finished(taskq, job_id)
+    job = await wait_status(taskq, job_id, DONE, JOB_SECONDS)
     assert job.status is JobStatus.FAILED
     assert job.error is not None
     assert job.error.type == "IdempotencyConflict"
@@ -184,7 +170,7 @@ async def test_progress_from_each_kind_of_handler_is_stored_on_the_job(
     assert job.progress is not None
     assert job.progress.message == "half"
     release.touch()
-    job = await finished(taskq, job_id)
+    job = await wait_status(taskq, job_id, DONE, JOB_SECONDS)
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert isinstance(job.result, str)
     assert "from 0 to 100" in job.result  # progress(101) raised ValueError in the handler
@@ -200,7 +186,7 @@ async def test_the_job_logger_lines_carry_the_job(
     job_id = (await taskq.enqueue(task, {"ledger": str(tmp_path / "leaves.jsonl"), "n": 1})).id
     proc = spawn_acme(spawn_worker, settings)  # its stdout and stderr both go to proc.log()
 
-    job = await finished(taskq, job_id)
+    job = await wait_status(taskq, job_id, DONE, JOB_SECONDS)
     assert job.status is JobStatus.SUCCEEDED, job.error
 
     def line() -> dict[str, Any] | None:
@@ -234,12 +220,12 @@ async def test_an_isolated_handlers_enqueue_error_comes_back_with_its_type_and_m
     caught = (await taskq.enqueue("acme.bad_enqueue_isolated", {"what": what, "catch": True})).id
     spawn_acme(spawn_worker, settings)
 
-    job = await finished(taskq, failing)
+    job = await wait_status(taskq, failing, DONE, JOB_SECONDS)
     assert job.status is JobStatus.FAILED
     assert job.error is not None
     assert job.error.type == type_name  # the original's, not the messenger's
     assert text in job.error.message
-    job = await finished(taskq, caught)
+    job = await wait_status(taskq, caught, DONE, JOB_SECONDS)
     assert job.status is JobStatus.SUCCEEDED, job.error
     assert isinstance(job.result, str)
     assert job.result.startswith(f"{type_name}: ")  # what the handler caught says what failed
@@ -266,7 +252,7 @@ async def test_an_isolated_handler_stopped_after_its_requests_leaves_the_worker_
     await wait_for(follow_ups_ran, 30, "the follow-ups to run")
     if stop == "cancel":
         await taskq.cancel(job_id)
-    job = await finished(taskq, job_id, statuses={JobStatus.FAILED, JobStatus.CANCELLED})
+    job = await wait_status(taskq, job_id, {JobStatus.FAILED, JobStatus.CANCELLED}, JOB_SECONDS)
     if stop == "cancel":
         assert job.status is JobStatus.CANCELLED
     else:
@@ -274,7 +260,7 @@ async def test_an_isolated_handler_stopped_after_its_requests_leaves_the_worker_
         assert job.error.type == "JobTimeout"
     # The worker is not stuck on the killed child's pipe: it runs the next job, requests and all.
     after = (await taskq.enqueue("acme.fanout_isolated", {"ledger": str(book), "n": 1})).id
-    job = await finished(taskq, after)
+    job = await wait_status(taskq, after, DONE, JOB_SECONDS)
     assert job.status is JobStatus.SUCCEEDED, job.error
     await settled(taskq)
     assert len(ledger(book)) == 3
