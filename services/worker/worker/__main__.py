@@ -27,7 +27,7 @@ from taskq import RedisFull, RedisUnavailable, TaskLoadError, Taskq, TaskqError,
 from taskq.logs import JsonFormatter
 from taskq.workers import last_beat_ms
 from worker.cron import validate_cron
-from worker.handlers import handlers_for
+from worker.handlers import Handler, handlers_for
 from worker.handlers.report import sweep_reports_forever
 from worker.lease import Identity
 from worker.logs import setup_logging
@@ -49,13 +49,14 @@ class Refusal(Exception):
         self.message, self.fields = message, fields
 
 
-def load(settings: WorkerSettings) -> TaskRegistry:
+def load(settings: WorkerSettings) -> tuple[TaskRegistry, dict[str, Handler]]:
     """Everything this worker will run, loaded and checked at once: the task modules, every handler
-    (resolved now, not at its first job), the cron jobs' tasks and args, the queues. Raises
-    ``Refusal``. Runs before anything touches Redis, so a refused worker leaves no trace there."""
+    (resolved now, not at its first job: the job runner is given these), the cron jobs' tasks and
+    args, the queues. Raises ``Refusal``. Runs before anything touches Redis, so a refused worker
+    leaves no trace there."""
     try:
         registry = settings.tasks()
-        handlers_for(registry)  # resolved again (from the import cache) by the job runner
+        handlers = handlers_for(registry)
     except TaskLoadError as exc:
         # ``tasks_module``, not ``module``: a log record's own ``module`` is the Python module logging.
         raise Refusal(
@@ -74,7 +75,7 @@ def load(settings: WorkerSettings) -> TaskRegistry:
             "refusing to start: WORKER_QUEUES or CRON_JOBS name queues that QUEUES does not declare",
             undeclared=undeclared, declared=sorted(settings.declared_queues() or ()),
         )  # fmt: skip
-    return registry
+    return registry, handlers
 
 
 def _validation_text(exc: ValidationError) -> str:
@@ -96,7 +97,7 @@ def refuse(settings: WorkerSettings, refusal: Refusal) -> int:
 
 async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Identity | None = None) -> int:
     try:
-        registry = load(settings)
+        registry, handlers = load(settings)
     except Refusal as refusal:
         return refuse(settings, refusal)
     identity = identity or new_identity()
@@ -111,6 +112,7 @@ async def serve(settings: WorkerSettings, *, burst: bool = False, identity: Iden
         registry=registry,
         identity=identity,
         burst=burst,
+        handlers=handlers,
     )
     # Report retention runs beside the worker (every worker: REPORTS_DIR may or may not be shared).
     sweeper = asyncio.create_task(sweep_reports_forever(settings.reports_dir, settings.report_ttl_seconds))

@@ -22,7 +22,7 @@ from worker.context import JobContext
 from worker.deadlines import Deadlines
 from worker.decode import Refused, decode
 from worker.execution import ChildFailed, JobTimeout, execute, preload
-from worker.handlers import handlers_for
+from worker.handlers import Handler, handlers_for
 from worker.settings import WorkerSettings
 from worker.slots import Held, StopReason
 
@@ -56,10 +56,13 @@ class JobRunner:
         taskq: Taskq,
         pool: Executor,
         deadlines: Deadlines[Held],
+        handlers: dict[str, Handler] | None = None,
     ) -> None:
         self.outcomes, self.registry, self.settings, self.taskq = outcomes, registry, settings, taskq
         self.pool, self.deadlines = pool, deadlines
-        self.handlers = handlers_for(registry)
+        # ``python -m worker`` resolved them before touching Redis (to refuse a bad module): use those;
+        # a Worker built without them (in-process, as tests do) resolves them here, still once.
+        self.handlers = handlers if handlers is not None else handlers_for(registry)
         preload(self.handlers.values())  # before any child starts: the fork server imports them once
         self.resources: dict[str, object] = {}
 

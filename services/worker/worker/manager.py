@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from taskq import Ack, ClaimedJob, DeadReason, JobError, RedisUnavailable, Taskq, TaskRegistry, Waiter
 from taskq.errors import BadMessage
+from taskq.tasks import Handler
 from taskq.workers import deregister
 from worker.acks import AckFlusher
 from worker.claims import Claimer
@@ -54,6 +55,7 @@ class Worker:
         registry: TaskRegistry,
         identity: Identity,
         burst: bool = False,
+        handlers: dict[str, Handler] | None = None,
     ) -> None:
         self.settings, self.taskq, self.waiter, self.identity = settings, taskq, waiter, identity
         self.registry = registry
@@ -67,7 +69,7 @@ class Worker:
         self.outage = Outage(self.state, self.reset_connections, self.hard_stop)
         self.pool = ThreadPoolExecutor(max_workers=self.slots.concurrency, thread_name_prefix="taskq-job")
         self.deadlines: Deadlines[Held] = Deadlines(asyncio.get_running_loop(), self._on_timeout)
-        self.jobs = JobRunner(self, registry, settings, taskq, self.pool, self.deadlines)
+        self.jobs = JobRunner(self, registry, settings, taskq, self.pool, self.deadlines, handlers)
         picker = WeightedPicker(settings.queue_weights())
         self.flusher = AckFlusher(taskq, self.id, self.slots, picker, self.outage, self.accept)
         self.claimer = Claimer(
