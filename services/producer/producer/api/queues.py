@@ -78,6 +78,12 @@ async def one(taskq: Taskq, queue: str) -> QueueOverview:
     return view(state, taskq.accepts(queue), await serving(taskq))
 
 
+async def paused_now(taskq: Taskq, queue: str, paused: bool) -> QueueOverview:
+    """Pause or resume a known queue (404 otherwise) and answer it as it is now."""
+    await set_paused(taskq, await known(taskq, queue), paused)
+    return await one(taskq, queue)
+
+
 @router.get("", response_model=list[QueueOverview], summary="Every known queue", responses=problems(*COMMON))
 async def list_queues(taskq: TaskqDep) -> list[QueueOverview]:
     """The declared queues and every queue of the registry: one that is no longer declared still
@@ -103,8 +109,7 @@ async def get_queue(queue: QueueName, taskq: TaskqDep) -> QueueOverview:
 async def pause_queue(queue: QueueName, taskq: TaskqDep) -> QueueOverview:
     """Idempotent. Jobs keep being accepted (pending grows); jobs already running finish. The pause
     is kept in Redis: it outlives restarts of every producer and worker. Answers the queue."""
-    await set_paused(taskq, await known(taskq, queue), True)
-    return await one(taskq, queue)
+    return await paused_now(taskq, queue, True)
 
 
 @router.post(
@@ -115,8 +120,7 @@ async def pause_queue(queue: QueueName, taskq: TaskqDep) -> QueueOverview:
 )
 async def resume_queue(queue: QueueName, taskq: TaskqDep) -> QueueOverview:
     """Idempotent. An idle worker is woken at once and wakes the next while work is left."""
-    await set_paused(taskq, await known(taskq, queue), False)
-    return await one(taskq, queue)
+    return await paused_now(taskq, queue, False)
 
 
 @router.post(
