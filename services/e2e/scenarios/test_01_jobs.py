@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from datetime import datetime
 from functools import partial
-
-import requests
 
 from e2e.harness import Api, Fleet, Sink, unique, wait_for
 
@@ -18,40 +14,31 @@ def _seconds(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
 
 
-def test_1_single_email_is_accepted_at_once_and_delivered(api: Api, sink: Sink, measured: list[str]) -> None:
+#: A recipient ``name+delay<ms>@...`` makes the e2e SMTP sink (e2e.smtp_sink) take that long to accept:
+#: long enough that a job read back right after its 202 cannot have run yet.
+SMTP_DELAY_MS = 2000
+#: A job is still waiting or running while it is in one of these (the API's job statuses).
+NOT_RUN = {"queued", "running"}
+
+
+def test_1_single_email_is_accepted_at_once_and_delivered(api: Api, sink: Sink) -> None:
     subject, body = "Your report is ready", "Hello,\nthe numbers are in.\n"
-
-    def send(to: str) -> tuple[requests.Response, float]:
-        started = time.perf_counter()
-        email = {"recipient_email": to, "subject": subject, "body": body}
-        response = api.request("POST", "/send-email", json=email)
-        return response, time.perf_counter() - started
-
-    # One warm-up call first: it opens the keep-alive connection and the producer's first-request
-    # paths (script load, pools); the figure asked for is the cost of accepting an email, not of those.
-    warm_up, first = send(f"{unique('s1-warm-up')}@example.com")
-    assert warm_up.status_code == 202, warm_up.text
-    # Then the same single-email call five times, one after the other: on a shared 2-core host one
-    # sample is mostly scheduler noise, the median of five is the response time.
-    recipients = [f"{unique('s1')}@example.com" for _ in range(5)]
-    sent = {to: send(to) for to in recipients}
-    latencies = sorted(elapsed for _, elapsed in sent.values())
-    median = statistics.median(latencies)
-    measured.append(
-        f"scenario 1: POST /send-email 202 in {median * 1000:.1f} ms (median of 5; slowest "
-        f"{latencies[-1] * 1000:.1f} ms; first call on the connection {first * 1000:.1f} ms)"
-    )
-    for response, _ in sent.values():
+    # The accepting, not its speed (bench/producer.py measures POST /send-email's latency): the 202
+    # comes before the email is sent, so a slow SMTP server never holds the caller.
+    recipients = [f"{unique('s1')}+delay{SMTP_DELAY_MS}@example.com" for _ in range(5)]
+    ids = []
+    for to in recipients:
+        response = api.request(
+            "POST", "/send-email", json={"recipient_email": to, "subject": subject, "body": body}
+        )
         assert response.status_code == 202, response.text
         accepted = response.json()
         assert accepted["status"] == "queued"
         assert accepted["message"] == "Email task added to queue"
-    assert median < 0.050, f"POST /send-email took {median * 1000:.1f} ms (median; limit 50 ms)"
-    assert latencies[-1] < 0.5, (
-        f"a POST /send-email took {latencies[-1] * 1000:.0f} ms: it must not wait for SMTP"
-    )
+        status = api.job(accepted["job_id"])["status"]
+        assert status in NOT_RUN, f"the 202 for {to} came after the email was sent (job {status})"
+        ids.append(accepted["job_id"])
 
-    ids = [response.json()["job_id"] for response, _ in sent.values()]
     jobs = api.wait_finished(ids, timeout=30)
     assert all(job["status"] == "succeeded" and job["task"] == "send_email" for job in jobs.values()), jobs
 
@@ -62,23 +49,15 @@ def test_1_single_email_is_accepted_at_once_and_delivered(api: Api, sink: Sink, 
         assert mail.body.rstrip("\n") == body.rstrip("\n")
 
 
-def test_2_ten_three_second_jobs_are_accepted_instantly_and_all_complete(
-    api: Api, measured: list[str]
-) -> None:
-    latencies: list[float] = []
+def test_2_ten_three_second_jobs_are_accepted_instantly_and_all_complete(api: Api) -> None:
+    # Instantly: each answer comes while its job has still to run (not a time limit: bench/producer.py
+    # measures POST /jobs's latency).
     ids: list[str] = []
     for i in range(10):
-        started = time.perf_counter()
-        ids.append(api.submit("debug.sleep", {"seconds": SLEEP, "tag": f"s2-{i}"}))
-        latencies.append(time.perf_counter() - started)
-
-    slowest, median = max(latencies), statistics.median(latencies)
-    measured.append(f"scenario 2: 10 POST /jobs: median {median * 1000:.1f} ms, max {slowest * 1000:.1f} ms")
-    # Instantly: each answer comes in a small fraction of the 3 s the job takes, typically in a few ms.
-    # The median carries the speed figure; the slowest single call only has to show it did not wait
-    # for the work (a third of a job), since one sample on a shared 2-core host is scheduler noise.
-    assert median < 0.050, f"POST /jobs took {median * 1000:.1f} ms (median)"
-    assert slowest < SLEEP / 3, f"a POST took {slowest * 1000:.1f} ms: enqueue must not wait for the work"
+        job_id = api.submit("debug.sleep", {"seconds": SLEEP, "tag": f"s2-{i}"})
+        status = api.job(job_id)["status"]
+        assert status in NOT_RUN, f"POST /jobs answered after job {i} ran (job {status})"
+        ids.append(job_id)
 
     jobs = api.wait_finished(ids, timeout=10 * SLEEP + 30)
     assert [j["status"] for j in jobs.values()] == ["succeeded"] * 10, jobs
