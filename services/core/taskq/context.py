@@ -40,12 +40,13 @@ class JobContext(Protocol):
 
     @property
     def log(self) -> logging.LoggerAdapter[logging.Logger]:
-        """A logger whose lines carry the job id, task, queue and attempt."""
+        """A logger (``taskq.task``) whose JSON lines carry the job id, task, queue and attempt."""
         ...
 
     def progress(self, percent: float, message: str | None = None) -> None:
         """Report progress (0-100 and a message), shown by ``GET /jobs/{id}``. Best effort and never
-        blocking: only the latest value is written, and an outage drops it."""
+        blocking, from the event loop or any thread: only the latest value is written, and an outage
+        or a lost lease drops it (never raised). A value out of 0-100 raises ``ValueError``."""
         ...
 
     def enqueue(
@@ -56,8 +57,18 @@ class JobContext(Protocol):
         key: str | None = None,
         **options: Any,
     ) -> Enqueued:
-        """Start a follow-up job (blocking). Exactly once per job: the n-th call of an attempt is
-        keyed by this job's id and n (or by ``key``), so a retried attempt gets the same job back."""
+        """Start a follow-up job and wait for it to be accepted (blocking: from a ``def`` handler).
+
+        ``task`` is a ``taskq.Task`` or a name in the worker's registry (``UnknownTask``); ``args``
+        its args model or a mapping validated with it (pydantic's ``ValidationError``); ``options``:
+        queue, priority, delay_seconds, max_attempts, timeout_seconds (the task's own by default).
+
+        Exactly once per job: keyed by this job's id alone, plus the call's order (the n-th call
+        without ``key`` in an attempt) or ``key``; so a retry, or a run after the worker was
+        killed, gets the job the first attempt made (``created`` False) and never a second one, and
+        making a different request under the same key raises ``IdempotencyConflict``. Keep the
+        calls' order deterministic, or name each follow-up with ``key``. The record lives
+        ``IDEMPOTENCY_TTL_SECONDS``: an attempt later than that would enqueue again."""
         ...
 
     async def aenqueue(
@@ -68,7 +79,7 @@ class JobContext(Protocol):
         key: str | None = None,
         **options: Any,
     ) -> Enqueued:
-        """``enqueue`` for ``async def`` handlers."""
+        """``enqueue`` for ``async def`` handlers (the same keys, so the same exactly-once)."""
         ...
 
     def save_artifact(self, data: bytes, *, content_type: str, suffix: str = "") -> dict[str, str]:

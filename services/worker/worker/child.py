@@ -87,14 +87,14 @@ class ChildContext:
 
     @property
     def log(self) -> JobLogger:
-        """JSON lines on stderr (the worker's stdout belongs to the worker) with the job fields."""
+        """See ``taskq.JobContext.log``; on stderr (the worker's stdout belongs to the worker)."""
         if self._log is None:
             _log_to_stderr(self._job.log_level)
             self._log = job_logger(self.job_id, self.task, self.queue, self.attempt)
         return self._log
 
     def progress(self, percent: float, message: str | None = None) -> None:
-        """Sent to the worker, which writes it like any handler's (coalesced, best effort)."""
+        """See ``taskq.JobContext.progress``; sent to the worker, which writes it like any handler's."""
         check_progress(percent, message)
         try:
             with self._lock:
@@ -110,9 +110,8 @@ class ChildContext:
         key: str | None = None,
         **options: Any,
     ) -> Enqueued:
-        """``taskq.JobContext.enqueue``, performed by the worker (the same exactly-once keys); this
-        blocks until it answers. Its errors are raised as ``ParentError``. The task travels by name
-        (a declared function does not pickle), so it must be one the worker's registry has."""
+        """See ``taskq.JobContext.enqueue``; the worker performs it, its errors come as ``ParentError``."""
+        # By name (a declared function does not pickle): it must be one the worker's registry has.
         target = task if isinstance(task, str) else task.name
         payload = args.model_dump(mode="json") if isinstance(args, BaseModel) else args
         with self._lock:
@@ -130,11 +129,11 @@ class ChildContext:
         key: str | None = None,
         **options: Any,
     ) -> Coroutine[Any, Any, Enqueued]:
-        """Refused at the call (not when awaited: an isolated handler is a plain def that never awaits)."""
+        """See ``taskq.JobContext.aenqueue``; refused at the call (an isolated handler never awaits)."""
         raise RuntimeError("ctx.aenqueue is for async def handlers; an isolated handler calls ctx.enqueue")
 
     def save_artifact(self, data: bytes, *, content_type: str, suffix: str = "") -> dict[str, str]:
-        """Store ``data`` as this job's artifact; put the mapping returned into the result."""
+        """See ``taskq.JobContext.save_artifact``; the child writes the file itself."""
         return save_artifact(self._job.artifacts_dir, self.job_id, data, content_type, suffix)
 
 

@@ -80,16 +80,13 @@ class JobContext:
 
     @property
     def log(self) -> JobLogger:
-        """A logger (``taskq.task``) whose JSON lines carry job_id, task, queue and attempt."""
+        """See ``taskq.JobContext.log``."""
         if self._log is None:  # built on first use: most handlers never log
             self._log = job_logger(self.job_id, self.task, self.queue, self.attempt)
         return self._log
 
     def progress(self, percent: float, message: str | None = None) -> None:
-        """Report progress (0-100 and a message), shown by ``GET /jobs/{id}``. Never blocks: callable
-        from the loop or a thread; the write happens on the worker's loop, only the latest pending
-        value is written, and an outage or a lost lease is logged at debug, never raised. A value
-        out of 0-100 raises ``ValueError`` here."""
+        """See ``taskq.JobContext.progress``; written on the worker's loop, a drop logged at debug."""
         writer = self._progress
         if writer is None:
             with _FIRST_USE:  # a thread handler may report from several threads at once
@@ -113,18 +110,7 @@ class JobContext:
         key: str | None = None,
         **options: Any,
     ) -> Enqueued:
-        """Start a follow-up job and wait for it to be accepted (from a ``def`` handler).
-
-        ``task`` is a ``taskq.Task`` or a name in this worker's registry (``UnknownTask``); ``args``
-        its args model or a mapping validated with it (pydantic's ``ValidationError``); ``options``:
-        queue, priority, delay_seconds, max_attempts, timeout_seconds (the task's own by default).
-
-        Exactly once per job: keyed by this job's id alone, plus the call's order (the n-th call
-        without ``key`` in an attempt) or ``key``; so a retry, or a run after this worker was
-        killed, gets the job the first attempt made (``created`` False) and never a second one, and
-        making a different request under the same key raises ``IdempotencyConflict``. Keep the
-        calls' order deterministic, or name each follow-up with ``key``. The record lives
-        ``IDEMPOTENCY_TTL_SECONDS``: an attempt later than that would enqueue again."""
+        """See ``taskq.JobContext.enqueue``; called on the event loop it raises ``RuntimeError``."""
         if self._on_loop():
             raise RuntimeError(
                 "ctx.enqueue blocks and was called on the event loop: use `await ctx.aenqueue(...)` "
@@ -142,7 +128,7 @@ class JobContext:
         key: str | None = None,
         **options: Any,
     ) -> Enqueued:
-        """``enqueue`` for ``async def`` handlers (the same keys, so the same exactly-once)."""
+        """See ``taskq.JobContext.aenqueue``."""
         return await submit(self.taskq, self._request(task, args, key, options), self.job_id)
 
     def _request(
@@ -167,7 +153,7 @@ class JobContext:
         return threading.get_ident() == self._loop_thread
 
     def save_artifact(self, data: bytes, *, content_type: str, suffix: str = "") -> dict[str, str]:
-        """Store ``data`` as this job's artifact; put the mapping returned into the result."""
+        """See ``taskq.JobContext.save_artifact``; written under ``REPORTS_DIR``."""
         return save_artifact(self.settings.reports_dir, self.job_id, data, content_type, suffix)
 
 
