@@ -22,7 +22,6 @@ import os
 
 os.environ.setdefault("TASKQ_ENV_FILE", "")  # a developer's .env must not point the clients elsewhere
 
-import argparse
 import asyncio
 import json
 import statistics
@@ -38,15 +37,24 @@ from typing import Any
 import redis
 import uvloop
 
-from bench.core import clean_slate, pct
+from bench.common import (
+    EMAIL,
+    arguments,
+    clean_slate,
+    emit,
+    load_average,
+    pct,
+    peer_python,
+    stop,
+    table_head,
+    table_row,
+)
 from bench.peers import DRAMATIQ_SEND, TASKIQ_BROKER, TASKIQ_LATENCY
 from bench.tasks import STAMPS, Email, Stamp, email, stamp
-from bench.worker import peer_python
 from taskq import Client, SyncClient
 from taskq.localserver import LocalRedis
 
 ROOT = Path(__file__).resolve().parents[1]
-EMAIL = {"recipient_email": "someone@example.com", "subject": "Your report is ready", "body": "Hello! " * 20}
 WARMUP = 50
 #: Between two latency jobs: the worker has acked and is blocked waiting again (an idle worker).
 IDLE_GAP = 0.003
@@ -169,21 +177,7 @@ def taskiq_latency(url: str, jobs: int, workdir: Path) -> list[float]:
         stop(worker)
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 # ------------------------------------------------------------------ report
-
-
-def load() -> str:
-    one, five, _ = os.getloadavg()
-    return f"load average {one:.1f} (1 min) / {five:.1f} (5 min) on {os.cpu_count()} cores"
 
 
 def report(
@@ -197,36 +191,41 @@ def report(
         "",
         "### Enqueue, one job per call (target: each default client ≥ 2x Dramatiq `send()`)",
         "",
-        "| round | client | jobs/s | median call | x Dramatiq (jobs/s) | x Dramatiq (median call) |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        *table_head(
+            "round",
+            "client",
+            "jobs/s",
+            "median call",
+            "x Dramatiq (jobs/s)",
+            "x Dramatiq (median call)",
+            numeric=4,
+        ),
     ]
     for r, rates in enumerate(enqueues, 1):
         peer = rates["Dramatiq send()"]
         for name, rate in rates.items():
             ratio = f"{rate.jobs_per_s / peer.jobs_per_s:.2f}"
             speed = f"{peer.median_us / rate.median_us:.2f}"
-            row = f"| {r} | {name} | {rate.jobs_per_s:,.0f} | {rate.median_us:.0f} µs | {ratio} | {speed} |"
-            lines.append(row)
+            lines.append(
+                table_row(r, name, f"{rate.jobs_per_s:,.0f}", f"{rate.median_us:.0f} µs", ratio, speed)
+            )
     lines += [
         "",
         "### Enqueue → handler start, idle worker (target: our p50 and p99 below taskiq's in every run)",
         "",
-        "| round | system | jobs | p50 | p99 | max |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        *table_head("round", "system", "jobs", "p50", "p99", "max", numeric=4),
     ]
     for r, runs in enumerate(latencies, 1):
         for name, samples in runs.items():
+            p50, p99 = statistics.median(samples), pct(samples, 99)
             lines.append(
-                f"| {r} | {name} | {len(samples)} | {statistics.median(samples):.3f} ms "
-                f"| {pct(samples, 99):.3f} ms | {max(samples):.3f} ms |"
+                table_row(r, name, len(samples), f"{p50:.3f} ms", f"{p99:.3f} ms", f"{max(samples):.3f} ms")
             )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=500, help="latency jobs per round and system")
     parser.add_argument("--enqueues", type=int, default=5000, help="enqueue calls per round and client")
@@ -238,7 +237,7 @@ def main() -> None:
     loads: list[str] = []
     with LocalRedis().running() as server, tempfile.TemporaryDirectory() as tmp:
         for r in range(1, args.rounds + 1):
-            loads.append(load())
+            loads.append(load_average())
             print(f"round {r} ({loads[-1]})", flush=True)
             if args.skip != "enqueue":
                 enqueues.append(enqueue_round(server.url, args.enqueues))
@@ -255,10 +254,7 @@ def main() -> None:
                     print(f"  {name:24} p50 {p50:.3f} ms  p99 {p99:.3f} ms", flush=True)
                 latencies.append(runs)
     text = report("python -m bench.client " + " ".join(sys.argv[1:]), enqueues, latencies, loads)
-    if args.out:  # first: a closed stdout (| head) must not lose the run
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    print(text)
+    emit(text, args.out)
 
 
 if __name__ == "__main__":

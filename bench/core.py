@@ -20,11 +20,11 @@ Each measure, ours and the peers', starts on an empty server with a freshly rewr
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import multiprocessing as mp
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Coroutine
@@ -34,6 +34,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from bench.common import EMAIL, arguments, clean_slate, emit, pct, peer_python, table_head, table_row
 from taskq import (
     Ack,
     CoreSettings,
@@ -44,7 +45,6 @@ from taskq import (
     Taskq,
     Waiter,
     Wire,
-    connect,
     connect_sync,
 )
 from taskq.localserver import LocalRedis, find_server_binary
@@ -61,12 +61,6 @@ except ImportError:  # pragma: no cover
 
 
 PREFIX = "bench"
-EMAIL = {"recipient_email": "someone@example.com", "subject": "Your report is ready", "body": "Hello! " * 20}
-
-
-def pct(samples: list[float], p: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 # ------------------------------------------------------------------ wake-up latency
@@ -264,10 +258,6 @@ print(n // 1000 * 1000 / (time.perf_counter() - t))
 
 def peer_enqueue(url: str, name: str, n: int) -> float | None:
     """Jobs/s of a peer's enqueue path on the same server, or None when it cannot be installed."""
-    import subprocess
-
-    from bench.worker import peer_python
-
     try:
         python = peer_python(name)
         out = subprocess.run(
@@ -328,24 +318,6 @@ class Results:
     fsync: dict[str, tuple[float, float]]  # appendfsync -> (sequential, bulk) enqueue jobs/s
 
 
-async def clean_slate(url: str) -> None:
-    """Every measure starts on an empty server with a fresh AOF: what one phase left behind (200,000
-    finished jobs waiting for their result TTL, an AOF growing past the auto-rewrite size, whose
-    fork then competes for the 2 cores) must not slow the next one, ours or a peer's. A generous
-    timeout: a flush of 200,000 jobs on a loaded host can outlast the services' 1.5 s."""
-    redis = connect(CoreSettings(redis_url=url, environment="test", redis_socket_timeout=60))
-    # SYNC: a lazy flush would free the old data in a background thread during the next measure.
-    await redis.execute_command("FLUSHALL", "SYNC")  # type: ignore[no-untyped-call]
-    await redis.bgrewriteaof()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        info = await redis.info("persistence")
-        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
-            break
-        await asyncio.sleep(0.05)
-    await redis.aclose()
-
-
 async def main_async(url: str, server: str, quick: bool) -> Results:
     await clean_slate(url)
     wake = await wakeup(url, 500 if quick else 3000)
@@ -403,8 +375,7 @@ def report(r: Results, command: str) -> str:
         f"{mp.cpu_count()} cores, Python {platform.python_version()} ({LOOP}), "
         "server on 127.0.0.1 with AOF everysec.",
         "",
-        "| measure | result | target |",
-        "| --- | --- | --- |",
+        *table_head("measure", "result", "target"),
         f"| wake-up enqueue→claim p50 (idle blocking claimer, {len(r.wake)} samples) "
         f"| {statistics.median(r.wake):.3f} ms | < 0.6 ms |",
         f"| wake-up enqueue→claim p99 | {pct(r.wake, 99):.3f} ms | < 1 ms |",
@@ -412,10 +383,8 @@ def report(r: Results, command: str) -> str:
         f"| {statistics.median(r.floor):.3f} / {pct(r.floor, 99):.3f} ms | (reference) |",
     ]
     for streams, batch, jobs, seconds in r.drains:
-        lines.append(
-            f"| claim+complete no-op, one process, {streams} stream(s), batch {batch} "
-            f"| {jobs / seconds:,.0f} jobs/s | ≥ 20,000 jobs/s |"
-        )
+        what = f"claim+complete no-op, one process, {streams} stream(s), batch {batch}"
+        lines.append(table_row(what, f"{jobs / seconds:,.0f} jobs/s", "≥ 20,000 jobs/s"))
     lines += [
         f"| enqueue, one job per call (sequential awaits) | {r.single_rate:,.0f} jobs/s | ≥ 9,000 jobs/s |",
         f"| enqueue, one job per call, `SyncTaskq` (blocking client) | {r.sync_rate:,.0f} jobs/s "
@@ -429,17 +398,13 @@ def report(r: Results, command: str) -> str:
         f"| {r.mem:,.0f} B | < 1,024 B |",
     ]
     for mode, (single, bulk) in r.fsync.items():
-        lines.append(
-            f"| `appendfsync {mode}`: enqueue one job per call / enqueue_many batches of 1,000 "
-            f"| {single:,.0f} / {bulk:,.0f} jobs/s | (durability cost, same run) |"
-        )
+        what = f"`appendfsync {mode}`: enqueue one job per call / enqueue_many batches of 1,000"
+        lines.append(table_row(what, f"{single:,.0f} / {bulk:,.0f} jobs/s", "(durability cost, same run)"))
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = arguments(__doc__)
     parser.add_argument("--server", choices=["valkey", "redis"], default="valkey")
     parser.add_argument("--quick", action="store_true", help="fewer samples (a smoke run)")
     parser.add_argument("--out", type=Path, help="write the markdown table here")
@@ -448,10 +413,7 @@ def main() -> None:
     with LocalRedis(binary=find_server_binary(args.server)).running() as server:
         results = run(main_async(server.url, args.server, args.quick))
     text = report(results, command.strip())
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
+    emit(text, args.out)
 
 
 if __name__ == "__main__":

@@ -31,17 +31,10 @@ from pathlib import Path
 
 import redis
 
+from bench.common import peer_python, stop, table_head, table_row
 from taskq import EnqueueRequest, GlobalKeys, Taskq, connect
 from taskq.localserver import LocalRedis
 from worker.settings import WorkerSettings
-
-BENCH = Path(__file__).resolve().parent
-PEERS = {
-    "dramatiq": ["dramatiq[redis]==1.*"],
-    "celery": ["celery[redis]==5.*"],
-    "rq": ["rq==2.*"],
-    "taskiq": ["taskiq==0.*", "taskiq-redis==1.*"],
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,15 +48,6 @@ class Result:
     @property
     def rate(self) -> float:
         return self.jobs / self.seconds if self.seconds > 0 else 0.0
-
-
-def peer_python(name: str) -> Path:
-    venv = BENCH / f".venv-{name}"
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", *PEERS[name]], check=True)
-    return python
 
 
 def timed_drain(proc: subprocess.Popen[bytes], done: Callable[[], int], total: int, limit: float) -> float:
@@ -85,12 +69,7 @@ def timed_drain(proc: subprocess.Popen[bytes], done: Callable[[], int], total: i
                 raise RuntimeError(f"{finished}/{total} jobs done when the run ended")
             time.sleep(0.005)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 # ---------------------------------------------------------------- taskq
@@ -264,10 +243,9 @@ def main() -> None:
                 results.append(Result(system, workload, config, n, seconds))
                 print(f"{system:9} {workload:12} {config:36} {n / seconds:10.0f} jobs/s", flush=True)
     print()
-    print("| system | workload | configuration | jobs | jobs/s |")
-    print("| --- | --- | --- | ---: | ---: |")
+    print("\n".join(table_head("system", "workload", "configuration", "jobs", "jobs/s", numeric=2)))
     for r in results:
-        print(f"| {r.system} | {r.workload} | {r.config} | {r.jobs} | {r.rate:,.0f} |")
+        print(table_row(r.system, r.workload, r.config, r.jobs, f"{r.rate:,.0f}"))
 
 
 if __name__ == "__main__":
