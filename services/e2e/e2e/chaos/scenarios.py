@@ -4,6 +4,7 @@ the bound, nothing unexpected)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -149,6 +150,10 @@ def _linked_worked(faults: Faults, linked: Container) -> Callable[[list[Executio
         failures = []
         completed = sum(1 for e in executions if e.event == "ok" and e.worker == hostname)
         faults.counts["linked_completed"] = completed
+        # Where the duplicates came from: a stall's reclaimed jobs also finish on the linked worker.
+        oks = Counter(e.tag for e in executions if e.event == "ok")
+        linked_tags = {e.tag for e in executions if e.event == "ok" and e.worker == hostname}
+        faults.counts["linked_duplicates"] = sum(1 for tag in linked_tags if oks[tag] > 1)
         if not completed:
             failures.append(f"the linked worker {hostname} completed no job")
         try:  # after a stall, its healthcheck passes again once a heartbeat got through
