@@ -74,7 +74,7 @@ def _fingerprint(container: Container) -> tuple[str, int, str]:
     return container.id or "", int(container.attrs["RestartCount"]), str(state["StartedAt"])
 
 
-def no_restarts(faults: Faults, containers: list[Container]) -> Callable[[list[Execution]], list[str]]:
+def no_restarts(containers: list[Container]) -> Callable[[list[Execution]], list[str]]:
     """A check for after the drain: none of ``containers`` died or was restarted meanwhile."""
     before = {c.name: _fingerprint(c) for c in containers}
 

@@ -167,7 +167,7 @@ def _linked_worked(faults: Faults, linked: Container) -> Callable[[list[Executio
 
 def _link_latency(faults: Faults, replicas: list[Container], config: Config) -> None:
     linked = start_linked(faults.fleet, replicas[0])
-    faults.checks += [no_restarts(faults, [*faults.workers, linked]), _linked_worked(faults, linked)]
+    faults.checks += [no_restarts([*faults.workers, linked]), _linked_worked(faults, linked)]
     link = Link(faults)
     faults.every(3.0, link.latency, first=1.0)
     # At least one stall inside the load: the first a third of the way in.
@@ -182,7 +182,7 @@ def _link_faults_ran(outcome: Outcome) -> list[str]:
 
 
 def _redis_full(faults: Faults, replicas: list[Container], config: Config) -> None:
-    faults.checks.append(no_restarts(faults, list(faults.workers)))
+    faults.checks.append(no_restarts(list(faults.workers)))
     once = 10 * config.duration + 600
     full = redis_full(faults, hold=2 * config.lease, gap=config.duration / 3)
     faults.every(once, full, first=config.duration / 5)
