@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import docker
 from docker.models.containers import Container
 
+from e2e.chaos.checker import Execution
 from e2e.harness import Fleet, wait_for
 
 log = logging.getLogger("chaos")
@@ -31,6 +32,8 @@ class Faults:
     stop_exit_codes: list[int] = field(default_factory=list)
     #: When the last fault was healed (time.monotonic()): recovery is measured from there.
     healed_at: float | None = None
+    #: Verdicts a fault needs after the drain (given the ledger's executions): each returns failures.
+    checks: list[Callable[[list[Execution]], list[str]]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -62,6 +65,10 @@ class Faults:
         for container in [redis, self.fleet.one("producer"), *self.workers]:
             self._ensure_running(container)
         self.fleet.wait_healthy([redis, *self.workers], timeout=120)
+
+    def hold(self, seconds: float) -> bool:
+        """Keep a fault on for ``seconds``, or less if the scenario stops; True if it stopped."""
+        return self._stop.wait(seconds)
 
     def _jitter(self, seconds: float) -> float:
         return seconds * self.rng.uniform(0.5, 1.5)

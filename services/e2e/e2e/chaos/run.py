@@ -13,6 +13,7 @@ from e2e.chaos.checker import Execution, check, read_ledger
 from e2e.chaos.faults import Faults
 from e2e.chaos.load import Load, final_statuses
 from e2e.chaos.probes import POISON_ATTEMPTS, Probes
+from e2e.chaos.redisfaults import remove_linked
 from e2e.chaos.scenarios import Config, Outcome, Scenario
 from e2e.harness import Api, Fleet, wait_for
 
@@ -72,6 +73,7 @@ def _final(api: Api, load: Load, executions: list[Execution]) -> dict[str, str]:
 def run_scenario(
     scenario: Scenario, config: Config, *, api: Api, fleet: Fleet, ledger: Path, seed: int, drain: float
 ) -> Result:
+    remove_linked(fleet)  # a scenario L cut short must not leave its extra worker to the next one
     replicas = fleet.containers("worker")
     workers = fleet.set_workers(scenario.workers)
     wait_for(api.idle, timeout=120, what="the queue to be idle before the scenario")
@@ -106,7 +108,8 @@ def run_scenario(
     final = _final(api, load, executions)
     counts = faults.counts
     per_worker = config.concurrency
-    bound = per_worker * (counts["worker_sigkill"] + counts["network_cut"])
+    # A link stalled past the lease is a network cut that heals by itself; plain latency allows none.
+    bound = per_worker * (counts["worker_sigkill"] + counts["network_cut"] + counts["link_stall"])
     bound += per_worker * len(replicas) * counts["redis_sigkill"]
     if probes is not None and probes.kind == "poison":
         # Each poison attempt kills its worker process like a SIGKILL, taking its other jobs along.
@@ -119,6 +122,8 @@ def run_scenario(
         faults=faults,
         server_errors=load.server_errors,
         refused_latency_max=max(load.refused_latency, default=0.0),
+        executions=executions,
+        unavailable=sum(1 for r in load.history if r.status == 503),
     )
     failures: list[str] = []
     if scenario.promise:
@@ -136,6 +141,9 @@ def run_scenario(
         log.warning("refused yet run: %s", report.refused_ran[:5])
     if torn:
         failures.append(f"{torn} torn ledger lines")
+    for fault_check in faults.checks:
+        failures.extend(fault_check(executions))
+    remove_linked(fleet)
     failures.extend(scenario.expect(outcome))
     failures.extend(probe_problems)
     return Result(scenario, outcome, config.jobs, load.elapsed, recover, torn, failures)

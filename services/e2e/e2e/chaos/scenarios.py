@@ -4,14 +4,16 @@ the bound, nothing unexpected)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from docker.models.containers import Container
 
-from e2e.chaos.checker import Report
+from e2e.chaos.checker import Execution, Report
 from e2e.chaos.faults import Faults
 from e2e.chaos.load import Mix
+from e2e.chaos.redisfaults import Link, no_restarts, redis_full, start_linked
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,8 @@ class Outcome:
     server_errors: int
     refused_latency_max: float
     extras: dict[str, list[str]] = field(default_factory=dict)  # tag -> final status, error type
+    executions: list[Execution] = field(default_factory=list)  # this scenario's, from the ledger
+    unavailable: int = 0  # enqueues answered 503
 
 
 Inject = Callable[[Faults, list[Container], Config], None]
@@ -139,6 +143,60 @@ def _no_dead(outcome: Outcome) -> list[str]:
     return failures
 
 
+def _linked_worked(faults: Faults, linked: Container) -> Callable[[list[Execution]], list[str]]:
+    hostname = str(linked.attrs["Config"]["Hostname"])  # debug.record writes it as the worker
+
+    def check(executions: list[Execution]) -> list[str]:
+        failures = []
+        completed = sum(1 for e in executions if e.event == "ok" and e.worker == hostname)
+        faults.counts["linked_completed"] = completed
+        # Where the duplicates came from: a stall's reclaimed jobs also finish on the linked worker.
+        oks = Counter(e.tag for e in executions if e.event == "ok")
+        linked_tags = {e.tag for e in executions if e.event == "ok" and e.worker == hostname}
+        faults.counts["linked_duplicates"] = sum(1 for tag in linked_tags if oks[tag] > 1)
+        if not completed:
+            failures.append(f"the linked worker {hostname} completed no job")
+        try:  # after a stall, its healthcheck passes again once a heartbeat got through
+            faults.fleet.wait_healthy([linked], timeout=60)
+        except AssertionError as exc:
+            failures.append(f"the linked worker did not ride out the latency: {exc}")
+        return failures
+
+    return check
+
+
+def _link_latency(faults: Faults, replicas: list[Container], config: Config) -> None:
+    linked = start_linked(faults.fleet, replicas[0])
+    faults.checks += [no_restarts([*faults.workers, linked]), _linked_worked(faults, linked)]
+    link = Link(faults)
+    faults.every(3.0, link.latency, first=1.0)
+    # At least one stall inside the load: the first a third of the way in.
+    faults.every(config.duration / 2, link.stall(config.lease), first=config.duration / 3)
+
+
+def _link_faults_ran(outcome: Outcome) -> list[str]:
+    counts = outcome.faults.counts
+    if not counts["link_delay"] or not counts["link_stall"]:
+        return [f"latency windows {counts['link_delay']}, stalls {counts['link_stall']}: expected both"]
+    return []
+
+
+def _redis_full(faults: Faults, replicas: list[Container], config: Config) -> None:
+    faults.checks.append(no_restarts(list(faults.workers)))
+    once = 10 * config.duration + 600
+    full = redis_full(faults, hold=2 * config.lease, gap=config.duration / 3)
+    faults.every(once, full, first=config.duration / 5)
+
+
+def _full_refuses_and_loses_nothing(outcome: Outcome) -> list[str]:
+    failures = _no_duplicates(outcome) + _api_never_hangs(outcome)
+    if outcome.faults.counts["redis_full"] != 2:
+        failures.append(f"Redis was made full {outcome.faults.counts['redis_full']} times, expected 2")
+    if not outcome.unavailable:
+        failures.append("no enqueue was refused with 503 while Redis was full")
+    return failures
+
+
 SCENARIOS: dict[str, Scenario] = {
     s.key: s
     for s in (
@@ -191,8 +249,16 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario(
             "D", "Redis SIGKILL under unpaced enqueue (durability)", _redis_early, lambda o: [], unpaced=True
         ),
+        Scenario(
+            "L",
+            "Latency on one worker's link to Redis, stalls past the lease",
+            _link_latency,
+            _link_faults_ran,
+            workers=2,  # and the linked worker
+        ),
+        Scenario("M", "Redis at maxmemory under load, twice", _redis_full, _full_refuses_and_loses_nothing),
     )
 }
 
 SHORT = ["2", "3", "5", "8"]
-FULL = ["2", "3", "8", "5", "1", "7", "6", "9", "10", "11", "P", "D"]  # the most telling first
+FULL = ["2", "3", "8", "5", "1", "7", "6", "9", "10", "11", "P", "L", "M", "D"]  # the most telling first
