@@ -6,6 +6,7 @@
   and ``taskq.SyncClient``, both as built by ``from_url`` (the lean wire by default), against
   Dramatiq's ``actor.send()``. Both sides enqueue the same three string fields; ours builds and
   checks its args model on every call (``bench.tasks.Email``). Each measure starts on an empty server.
+  A reference row, the floor, times a bare PING round trip on a plain socket: no call can beat it.
 - latency: from calling the default client's enqueue to the handler starting, one job at a time to an
   idle worker (``python -m worker``, defaults, ``TASKQ_TASKS=bench.tasks``), against taskiq with
   taskiq-redis's ``RedisStreamBroker`` (``taskiq worker --workers 1``). The handler takes
@@ -24,6 +25,7 @@ os.environ.setdefault("TASKQ_ENV_FILE", "")  # a developer's .env must not point
 
 import asyncio
 import json
+import socket
 import statistics
 import subprocess
 import sys
@@ -34,8 +36,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import hiredis
 import redis
 import uvloop
+from redis.asyncio.connection import parse_url
 
 from bench.common import (
     EMAIL,
@@ -70,6 +74,9 @@ class Rate:
         return cls(len(calls) / sum(calls), statistics.median(calls) * 1e6)
 
 
+#: The enqueue table's reference row: a bare round trip, what every client's call pays at least.
+FLOOR = "floor: bare PING round trip"
+
 #: The bench's tasks, loaded by the clients and the worker alike (TASKQ_TASKS).
 TASKS = "bench.tasks"
 
@@ -101,6 +108,30 @@ def sync_enqueues(url: str, n: int) -> Rate:
     return Rate.of(calls)
 
 
+def bare_round_trips(url: str, n: int) -> Rate:
+    """The floor under any client's call: a PING and its +PONG over a plain blocking socket, no client
+    library, no job. A call that costs the floor plus nothing is still this slow: when the floor is
+    over half of Dramatiq's call, no client can be 2x Dramatiq on that host at that moment."""
+    options = parse_url(url)
+    with socket.create_connection((options.get("host", "localhost"), int(options.get("port", 6379)))) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if options.get("password"):
+            auth: list[Any] = ["AUTH", options["password"]]
+            if options.get("username"):
+                auth.insert(1, options["username"])
+            sock.sendall(hiredis.pack_command(tuple(auth)))
+            sock.recv(64)
+        ping = hiredis.pack_command(("PING",))
+        calls = []
+        clock = time.perf_counter
+        for _ in range(n):
+            t = clock()
+            sock.sendall(ping)
+            sock.recv(64)  # "+PONG\r\n" comes in one segment
+            calls.append(clock() - t)
+    return Rate.of(calls)
+
+
 def peer_json(name: str, script: str, *args: str, env: dict[str, str] | None = None) -> dict[str, Any]:
     out = subprocess.run(
         [str(peer_python(name)), "-c", script, *args],
@@ -118,6 +149,7 @@ def enqueue_round(url: str, n: int) -> dict[str, Rate]:
         "taskq Client (uvloop)": lambda: uvloop.run(_async_enqueues(url, n)),
         "taskq SyncClient": lambda: sync_enqueues(url, n),
         "Dramatiq send()": lambda: Rate(**peer_json("dramatiq", DRAMATIQ_SEND, url, str(n))),
+        FLOOR: lambda: bare_round_trips(url, n),
     }
     rates = {}
     for name, measure in measures.items():
@@ -209,6 +241,13 @@ def report(
             lines.append(
                 table_row(r, name, f"{rate.jobs_per_s:,.0f}", f"{rate.median_us:.0f} µs", ratio, speed)
             )
+    if enqueues:
+        lines += [
+            "",
+            f"The {FLOOR!r} row is no client: a PING over a plain socket, no library and no job. Its"
+            ' "x Dramatiq (median call)" is the most any client could reach in that round, since'
+            " every call pays at least that round trip.",
+        ]
     lines += [
         "",
         "### Enqueue → handler start, idle worker (target: our p50 and p99 below taskiq's in every run)",
