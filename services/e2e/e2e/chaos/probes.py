@@ -26,6 +26,15 @@ from e2e.chaos.load import REQUEST_TIMEOUT, Load
 from e2e.harness import Api
 
 POISON_ATTEMPTS = 3
+#: Poison jobs per scenario, whatever its size. Each kills a worker on each of its attempts, and
+#: Docker backs off (doubling, up to a minute) before restarting a container that died within 10 s
+#: of its start: one every 3 s, as the other probes, sent 40 into a 20,000-job run, and 120 kills in
+#: two minutes left every replica in that back-off, the fleet down for tens of minutes (a crash loop
+#: of the test's making, not a property of the queue). Spread over the load, a handful of them kill
+#: each replica about every 20 s: the poison is dead-lettered and the rest of the load flows on.
+POISON_JOBS = 6
+#: Seconds between two probes of the other kinds (cheap: they kill nothing).
+PROBE_INTERVAL = 3.0
 
 
 @dataclass(slots=True)
@@ -37,6 +46,12 @@ class Probes:
     problems: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def interval(self, duration: float) -> float:
+        """Seconds between two probes over a load of ``duration`` seconds."""
+        if self.kind == "poison":
+            return max(PROBE_INTERVAL, duration / POISON_JOBS)
+        return PROBE_INTERVAL
 
     def send(self) -> None:
         """One probe of this kind (called every few seconds by the fault scheduler)."""

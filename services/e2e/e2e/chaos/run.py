@@ -91,7 +91,7 @@ def run_scenario(
     scenario.inject(faults, replicas, config)
     probes = Probes(api, load, scenario.probe) if scenario.probe else None
     if probes is not None:
-        faults.every(3.0, probes.send, first=1.0)
+        faults.every(probes.interval(config.duration), probes.send, first=1.0)
     load.run()
     load_ended = time.monotonic()
     faults.stop()
