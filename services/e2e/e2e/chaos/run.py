@@ -133,6 +133,8 @@ def run_scenario(
             failures.append(f"stuck {len(report.stuck)}: {report.stuck[:5]}")
         if report.dead:
             failures.append(f"dead-lettered {len(report.dead)}: {report.dead[:5]}")
+    if report.refused and not scenario.refusals:
+        failures.append(f"{report.refused} requests refused with no fault on the API's path")
     if not report.within_bound:
         failures.append(f"{report.extra_executions} duplicates exceed the bound {bound}")
     if report.unexpected:
