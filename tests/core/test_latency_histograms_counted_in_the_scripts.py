@@ -73,8 +73,10 @@ async def test_a_replayed_claim_is_not_counted_again(taskq: Taskq, queue_name: s
 
 
 async def test_a_delayed_job_waits_from_its_due_time(taskq: Taskq, queue_name: str) -> None:
-    await taskq.enqueue("report.a", {}, queue=queue_name, delay_ms=1200)
+    # Read before the call: the job is due 1.2 s after its created_at, taken inside the call, so a
+    # clock read after a slow call (a loaded host) saw it claimable "early".
     enqueued = time.monotonic()
+    await taskq.enqueue("report.a", {}, queue=queue_name, delay_ms=1200)
     deadline = enqueued + 10
     while not (await taskq.claim(queue_name, "w1", 1)).jobs:
         assert time.monotonic() < deadline, "the delayed job never became claimable"
