@@ -54,6 +54,7 @@ from bench.common import (
     table_row,
 )
 from bench.peers import DRAMATIQ_SEND, TASKIQ_BROKER, TASKIQ_LATENCY
+from bench.stamp_loop import stamp_latencies
 from bench.tasks import STAMPS, Email, Stamp, email, stamp
 from taskq import Client, SyncClient
 from taskq.localserver import LocalRedis
@@ -166,21 +167,14 @@ def enqueue_round(url: str, n: int) -> dict[str, Rate]:
 async def _taskq_latency(url: str, jobs: int) -> list[float]:
     stamps = redis.asyncio.Redis.from_url(url, socket_timeout=90)  # the first waits for start-up
     async with Client.from_url(url, taskq_tasks=TASKS) as client:
-        clock = time.perf_counter_ns
-        latencies: list[float] = []
-        for i in range(WARMUP + jobs):
-            await asyncio.sleep(IDLE_GAP)  # a gap, not synchronisation (the stamp is awaited below)
-            t0 = clock()
-            await client.enqueue(stamp, Stamp(t0=t0))
-            while True:
-                got = await stamps.blpop([STAMPS], timeout=60)
-                if got is None:
-                    raise RuntimeError("the worker ran no bench.stamp job in 60 s")
-                sent, started = (int(v) for v in got[1].split())
-                if sent == t0:
-                    break
-            if i >= WARMUP:
-                latencies.append((started - sent) / 1e6)
+        latencies = await stamp_latencies(
+            lambda t0: client.enqueue(stamp, Stamp(t0=t0)),
+            stamps,
+            STAMPS,
+            warmup=WARMUP,
+            jobs=jobs,
+            gap=IDLE_GAP,
+        )
     await stamps.aclose()
     return latencies
 
@@ -196,7 +190,9 @@ def taskq_latency(url: str, jobs: int) -> list[float]:
 
 def taskiq_latency(url: str, jobs: int, workdir: Path) -> list[float]:
     (workdir / "taskiq_bench.py").write_text(TASKIQ_BROKER)
-    env = dict(os.environ, BENCH_REDIS_URL=url, PYTHONPATH=str(workdir))
+    env = dict(
+        os.environ, BENCH_REDIS_URL=url, PYTHONPATH=f"{workdir}{os.pathsep}{ROOT}"
+    )  # and bench.stamp_loop
     python = str(peer_python("taskiq"))
     cmd = [python, "-m", "taskiq", "worker", "taskiq_bench:broker", "--workers", "1"]
     cmd += ["--log-level", "WARNING"]

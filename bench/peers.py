@@ -47,12 +47,13 @@ async def stamp(t0: int) -> None:
     await _redis.lpush(STAMPS, f"{t0} {started}")
 """
 
-#: The enqueuing side: argv warm-up jobs, measured jobs, idle gap (s). The worker's consumer group
-#: reads new messages only ('$'), so until it exists a message goes unseen: the first stamp is sent
-#: until one comes back, and every reply is matched to its job by t0 (a late one is skipped).
+#: The enqueuing side, timed by ``bench.stamp_loop`` as ours is: argv warm-up jobs, measured jobs,
+#: idle gap (s). The worker's consumer group reads new messages only ('$'), so until it exists a
+#: message goes unseen: the first stamp is sent until one comes back.
 TASKIQ_LATENCY = """
 import asyncio, json, sys, time
 from taskiq_bench import STAMPS, URL, broker, stamp
+from bench.stamp_loop import stamp_latencies
 from redis.asyncio import Redis
 
 async def main():
@@ -63,20 +64,7 @@ async def main():
     while await stamp.kiq(0) and not await stamps.blpop([STAMPS], timeout=1):
         if time.monotonic() > deadline:
             raise SystemExit("the taskiq worker ran no job in 60 s")
-    latencies, clock = [], time.perf_counter_ns
-    for i in range(warmup + jobs):
-        await asyncio.sleep(gap)
-        t0 = clock()
-        await stamp.kiq(t0)
-        while True:
-            got = await stamps.blpop([STAMPS], timeout=60)
-            if got is None:
-                raise SystemExit("the taskiq worker ran no job in 60 s")
-            sent, started = (int(v) for v in got[1].split())
-            if sent == t0:
-                break
-        if i >= warmup:
-            latencies.append((started - t0) / 1e6)
+    latencies = await stamp_latencies(stamp.kiq, stamps, STAMPS, warmup=warmup, jobs=jobs, gap=gap)
     await stamps.aclose()
     await broker.shutdown()
     print(json.dumps({"latencies_ms": latencies}))
