@@ -72,6 +72,39 @@ async def test_a_wait_reports_when_the_next_delayed_job_is_due(
     assert 55_000 < batch.next_due_ms <= 60_000
 
 
+async def test_a_claim_that_took_fewer_than_asked_says_the_queue_is_drained(
+    waiter: Waiter, taskq: Taskq, queue_name: str
+) -> None:
+    # The worker skips its claim before the next wait on this word: it must be true only when no
+    # ready job can be left behind without the marker set.
+    jobs = [await taskq.enqueue("debug.noop", queue=queue_name) for _ in range(3)]
+    full = await waiter.wait_and_claim(queue_name, "w", 2, timeout=1)
+    assert len(full.jobs) == 2  # as many as asked: more may be waiting
+    assert not full.drained
+    rest = await waiter.wait_and_claim(queue_name, "w", 2, timeout=1)
+    assert [j.id for j in rest.jobs] == [jobs[2].id]
+    assert rest.drained
+    late = await taskq.enqueue("debug.noop", queue=queue_name)
+    woken = await waiter.wait_and_claim(queue_name, "w", 2, timeout=5)  # the marker wakes it at once
+    assert [j.id for j in woken.jobs] == [late.id]
+
+
+async def test_a_replayed_claim_never_says_the_queue_is_drained(
+    waiter: Waiter, taskq: Taskq, queue_name: str
+) -> None:
+    first = await taskq.enqueue("debug.noop", queue=queue_name)
+    nonce = "12345678901234567890"
+    taken = await taskq.executor.run(taskq.commands[queue_name].claim("w", 1, nonce))
+    assert [j.id for j in taken.jobs] == [first.id]
+    taskq.nonces.doubt(queue_name, nonce)  # as if that claim's reply had been lost
+    waiting = [await taskq.enqueue("debug.noop", queue=queue_name) for _ in range(2)]
+    replayed = await waiter.wait_and_claim(queue_name, "w", 5, timeout=1)
+    # The replay hands back what the lost call took and claims nothing new: two jobs still wait.
+    assert [j.id for j in replayed.jobs] == [first.id]
+    assert not replayed.drained
+    assert (await taskq.stats(queue_name)).pending == len(waiting)
+
+
 async def test_wait_for_work_names_the_queue_that_got_work(
     waiter: Waiter, taskq: Taskq, redis: Redis, queue_name: str
 ) -> None:

@@ -38,6 +38,10 @@ class ClaimNonces:
         doubt = self._doubt.get(queue)
         return doubt.pop(0) if doubt else new_nonce()
 
+    def in_doubt(self, queue: str) -> bool:
+        """True when the next ``take`` for ``queue`` replays a claim instead of claiming afresh."""
+        return bool(self._doubt.get(queue))
+
     def doubt(self, queue: str, nonce: str) -> None:
         """The call with ``nonce`` got no reply: it may have claimed jobs, ask again with it."""
         doubt = self._doubt.setdefault(queue, [])

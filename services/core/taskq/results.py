@@ -60,6 +60,9 @@ class ClaimBatch:
     jobs: list[ClaimedJob]
     #: ms until the next scheduled job of the queue is due, None when nothing is scheduled.
     next_due_ms: int | None
+    #: The claim left nothing ready to claim (set by ``Waiter.wait_and_claim``): the worker may block
+    #: on the marker again without claiming first, since any job enqueued since has set the marker.
+    drained: bool = False
 
 
 @dataclass(frozen=True, slots=True)

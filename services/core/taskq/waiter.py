@@ -51,9 +51,15 @@ class Waiter:
 
     async def wait_and_claim(self, queue: str, worker_id: str, n: int, timeout: float) -> ClaimBatch:
         """Block until work may be waiting in ``queue`` (or ``timeout`` passes), then claim up to n,
-        in one round trip. An empty batch means the wait timed out or another worker was faster."""
+        in one round trip. An empty batch means the wait timed out or another worker was faster.
+
+        The batch is ``drained`` when it took fewer than n jobs afresh: the claim emptied the queue's
+        ready jobs then (a claim that stops at n because it dropped vanished hashes re-arms the
+        marker), so the next wait can start without a claim before it. A replayed claim hands back
+        what a lost call took and claims nothing new, so it says nothing of the queue."""
         commands = self.taskq.commands[queue]
         wait = max(0.001, timeout)
+        replay = self.taskq.nonces.in_doubt(queue)
         nonce = self.taskq.nonces.take(queue)
         claim = commands.claim(worker_id, n, nonce)
         try:
@@ -65,7 +71,9 @@ class Waiter:
             # The next claim of this queue asks for its jobs (taskq.claims).
             self.taskq.nonces.doubt(queue, nonce)
             raise
-        return batch
+        if replay or len(batch.jobs) >= n:
+            return batch
+        return ClaimBatch(batch.jobs, batch.next_due_ms, drained=True)
 
     async def interrupt(self) -> bool:
         """End a wait blocked right now, as if it timed out (a pipelined claim still runs and returns

@@ -11,7 +11,7 @@ import enum
 import time
 from collections.abc import Callable
 
-from taskq import ClaimedJob, Taskq, Waiter
+from taskq import ClaimBatch, ClaimedJob, Taskq, Waiter
 from worker.acks import AckFlusher
 from worker.connection import REDIS_ERRORS, Backoff, Outage, RedisState
 from worker.settings import WorkerSettings
@@ -52,6 +52,8 @@ class Claimer:
     async def run(self, burst: bool, stop: asyncio.Event) -> None:
         backoff = Backoff()
         slots = self.slots
+        #: The last wake-up's claim emptied the queue: (ms to its next due job, monotonic time then).
+        drained: tuple[int | None, float] | None = None
         while not self.stopping:
             free = slots.free()
             if free <= 0 or self.flusher.busy:
@@ -59,11 +61,17 @@ class Claimer:
                 await slots.space.wait()
                 continue
             try:
-                self.in_redis = InRedis.CLAIM
-                try:
-                    got, due_ms = await self._claim(free)
-                finally:
-                    self.in_redis = None
+                if drained is not None:
+                    # Nothing to claim: any job enqueued since that claim has set the marker, so the
+                    # wait below returns at once for it. An idle worker pays one round trip per job.
+                    got, due_ms = 0, _still_due(*drained)
+                    drained = None
+                else:
+                    self.in_redis = InRedis.CLAIM
+                    try:
+                        got, due_ms = await self._claim(free)
+                    finally:
+                        self.in_redis = None
                 if got:
                     backoff.reset()
                     continue
@@ -78,7 +86,9 @@ class Claimer:
                 self.in_redis = InRedis.WAIT
                 try:
                     if len(self.queues) == 1:
-                        await self._wait_and_claim(self.queues[0], free, wait)
+                        batch = await self._wait_and_claim(self.queues[0], free, wait)
+                        if batch.drained and not burst:  # burst ends on an empty claim: keep it
+                            drained = (batch.next_due_ms, time.monotonic())
                     else:
                         await self.waiter.wait_for_work(self.queues, wait)
                 finally:
@@ -96,13 +106,14 @@ class Claimer:
                 await self.outage.failed("claim", exc)
                 await self.outage.pause(backoff.next_delay())
 
-    async def _wait_and_claim(self, queue: str, free: int, wait: float) -> None:
+    async def _wait_and_claim(self, queue: str, free: int, wait: float) -> ClaimBatch:
         """Idle on one queue: block in Redis with the claim pipelined behind the pop, so the wake-up
         brings the jobs (one round trip). Never cancelled: ``end`` interrupts it instead."""
         sent_at = time.monotonic()
         with self.slots.reserve(free):
             batch = await self.waiter.wait_and_claim(queue, self.worker_id, free, wait)
         self.accept(batch.jobs, max(sent_at, time.monotonic() - WAKE_MARGIN_SECONDS))
+        return batch
 
     async def end(self, fetch: asyncio.Task[None], hard_stop: asyncio.Event) -> None:
         """Stop claiming. A call in Redis that may claim is never cancelled: the claim may already
@@ -152,3 +163,10 @@ class Claimer:
             if batch.next_due_ms is not None:
                 due.append(batch.next_due_ms)
         return got, min(due) if due else None
+
+
+def _still_due(due_ms: int | None, at: float) -> int | None:
+    """A claim's ms-to-next-due, counted from now instead of from when it was read."""
+    if due_ms is None:
+        return None
+    return max(0, due_ms - int((time.monotonic() - at) * 1000))
