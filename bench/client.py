@@ -6,7 +6,9 @@
   and ``taskq.SyncClient``, both as built by ``from_url`` (the lean wire by default), against
   Dramatiq's ``actor.send()``. Both sides enqueue the same three string fields; ours builds and
   checks its args model on every call (``bench.tasks.Email``). Each measure starts on an empty server.
-  A reference row, the floor, times a bare PING round trip on a plain socket: no call can beat it.
+  Two reference rows: the floor, a bare PING round trip on a plain socket (no call can beat it), and
+  the ceiling, the MULTI/EXEC a one-job enqueue writes, prebuilt and sent on a plain socket (no taskq
+  client can beat it while an enqueue writes what it writes).
 - latency: from calling the default client's enqueue to the handler starting, one job at a time to an
   idle worker (``python -m worker``, defaults, ``TASKQ_TASKS=bench.tasks``), against taskiq with
   taskiq-redis's ``RedisStreamBroker`` (``taskiq worker --workers 1``). The handler takes
@@ -24,6 +26,7 @@ import os
 os.environ.setdefault("TASKQ_ENV_FILE", "")  # a developer's .env must not point the clients elsewhere
 
 import asyncio
+import contextlib
 import json
 import socket
 import statistics
@@ -31,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +80,8 @@ class Rate:
 
 #: The enqueue table's reference row: a bare round trip, what every client's call pays at least.
 FLOOR = "floor: bare PING round trip"
+#: And the ceiling for taskq's clients: the enqueue's writes alone, no client code around them.
+CEILING = "ceiling: taskq's enqueue writes, prebuilt"
 
 #: The bench's tasks, loaded by the clients and the worker alike (TASKQ_TASKS).
 TASKS = "bench.tasks"
@@ -109,10 +114,9 @@ def sync_enqueues(url: str, n: int) -> Rate:
     return Rate.of(calls)
 
 
-def bare_round_trips(url: str, n: int) -> Rate:
-    """The floor under any client's call: a PING and its +PONG over a plain blocking socket, no client
-    library, no job. A call that costs the floor plus nothing is still this slow: when the floor is
-    over half of Dramatiq's call, no client can be 2x Dramatiq on that host at that moment."""
+@contextlib.contextmanager
+def plain_socket(url: str) -> Iterator[socket.socket]:
+    """A bare TCP connection to the server (no client library), authenticated when the URL says so."""
     options = parse_url(url)
     with socket.create_connection((options.get("host", "localhost"), int(options.get("port", 6379)))) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -122,6 +126,14 @@ def bare_round_trips(url: str, n: int) -> Rate:
                 auth.insert(1, options["username"])
             sock.sendall(hiredis.pack_command(tuple(auth)))
             sock.recv(64)
+        yield sock
+
+
+def bare_round_trips(url: str, n: int) -> Rate:
+    """The floor under any client's call: a PING and its +PONG over a plain blocking socket, no client
+    library, no job. A call that costs the floor plus nothing is still this slow: when the floor is
+    over half of Dramatiq's call, no client can be 2x Dramatiq on that host at that moment."""
+    with plain_socket(url) as sock:
         ping = hiredis.pack_command(("PING",))
         calls = []
         clock = time.perf_counter
@@ -129,6 +141,41 @@ def bare_round_trips(url: str, n: int) -> Rate:
             t = clock()
             sock.sendall(ping)
             sock.recv(64)  # "+PONG\r\n" comes in one segment
+            calls.append(clock() - t)
+    return Rate.of(calls)
+
+
+def prebuilt_writes(url: str, n: int) -> Rate:
+    """The ceiling for any taskq client: an enqueue's own writes (the MULTI/EXEC that
+    ``SyncClient.enqueue`` sends for one job), planned and packed before the clock starts, sent over
+    a plain socket, the replies read with hiredis. What is left is the round trip and Redis's work."""
+    with SyncClient.from_url(url, taskq_tasks=TASKS) as client:
+        client.enqueue(email, Email(**EMAIL))  # register the queue, as the clients' first call does
+        planner, commands = client.taskq.planner, client.taskq.commands
+        packed, replies = [], 0
+        for _ in range(n):
+            request = client.request(email, Email(**EMAIL))
+            writes = planner.prepare([request], lambda queue: commands[queue].enqueue).plain
+            assert writes is not None, "a plain job is written by one MULTI/EXEC"
+            packed.append(b"".join(hiredis.pack_command(c) for c in [("MULTI",), *writes, ("EXEC",)]))
+            replies = len(writes) + 2
+    with plain_socket(url) as sock:
+        reader = hiredis.Reader()
+        calls = []
+        clock = time.perf_counter
+        for data in packed:
+            t = clock()
+            sock.sendall(data)
+            got = 0
+            while got < replies:
+                reply = reader.gets()
+                if reply is False:
+                    reader.feed(sock.recv(65536))
+                    continue
+                parts = reply if isinstance(reply, list) else [reply]
+                if reply is None or any(isinstance(part, hiredis.ReplyError) for part in parts):
+                    raise RuntimeError(f"the prebuilt enqueue was refused: {reply}")
+                got += 1
             calls.append(clock() - t)
     return Rate.of(calls)
 
@@ -150,6 +197,7 @@ def enqueue_round(url: str, n: int) -> dict[str, Rate]:
         "taskq Client (uvloop)": lambda: uvloop.run(_async_enqueues(url, n)),
         "taskq SyncClient": lambda: sync_enqueues(url, n),
         "Dramatiq send()": lambda: Rate(**peer_json("dramatiq", DRAMATIQ_SEND, url, str(n))),
+        CEILING: lambda: prebuilt_writes(url, n),
         FLOOR: lambda: bare_round_trips(url, n),
     }
     rates = {}
@@ -243,6 +291,10 @@ def report(
             f"The {FLOOR!r} row is no client: a PING over a plain socket, no library and no job. Its"
             ' "x Dramatiq (median call)" is the most any client could reach in that round, since'
             " every call pays at least that round trip.",
+            f"The {CEILING!r} row is no client either: the MULTI/EXEC that `SyncClient.enqueue` writes"
+            " for one job, planned and packed before the clock starts, sent on a plain socket. Its"
+            ' "x Dramatiq (median call)" is the most a taskq client could reach with these writes,'
+            " whatever its own code costs.",
         ]
     lines += [
         "",
