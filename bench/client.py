@@ -11,9 +11,12 @@
   client can beat it while an enqueue writes what it writes).
 - latency: from calling the default client's enqueue to the handler starting, one job at a time to an
   idle worker (``python -m worker``, defaults, ``TASKQ_TASKS=bench.tasks``), against taskiq with
-  taskiq-redis's ``RedisStreamBroker`` (``taskiq worker --workers 1``). The handler takes
-  ``perf_counter_ns`` (one monotonic clock for every process on the host) and pushes it to a list
-  that the enqueuing process reads; 50 warm-up jobs, then ``--jobs`` measured, per round.
+  taskiq-redis's ``RedisStreamBroker`` (``taskiq worker --workers 1``). Both workers run side by side
+  and the two systems' jobs alternate (ours then theirs, theirs then ours), each enqueued by a client
+  process of its own after a 3 ms idle gap: a burst of noise on a shared host lands on both, not on
+  whichever system was being measured. The handler takes ``perf_counter_ns`` (one monotonic clock for
+  every process on the host) and pushes it to a list that its client reads; 50 warm-up pairs, then
+  ``--jobs`` measured, per round.
 
 The peers live in their own virtualenvs under ``bench/.venv-*`` (git-ignored), made on first use.
 The machine's load is printed with the results: on a shared host read the ratios, not the rates.
@@ -57,7 +60,7 @@ from bench.common import (
     table_row,
 )
 from bench.peers import DRAMATIQ_SEND, TASKIQ_BROKER, TASKIQ_LATENCY
-from bench.stamp_loop import stamp_latencies
+from bench.stamp_loop import FIRST_JOB_TIMEOUT, serve_stamps
 from bench.tasks import STAMPS, Email, Stamp, email, stamp
 from taskq import Client, SyncClient
 from taskq.localserver import LocalRedis
@@ -212,45 +215,108 @@ def enqueue_round(url: str, n: int) -> dict[str, Rate]:
 # ------------------------------------------------------------------ latency, enqueue -> handler start
 
 
-async def _taskq_latency(url: str, jobs: int) -> list[float]:
-    stamps = redis.asyncio.Redis.from_url(url, socket_timeout=90)  # the first waits for start-up
-    async with Client.from_url(url, taskq_tasks=TASKS) as client:
-        latencies = await stamp_latencies(
-            lambda t0: client.enqueue(stamp, Stamp(t0=t0)),
-            stamps,
-            STAMPS,
-            warmup=WARMUP,
-            jobs=jobs,
-            gap=IDLE_GAP,
-        )
-    await stamps.aclose()
-    return latencies
+#: The latency table's two systems, in the order the report lists them.
+OURS, TASKIQ = "taskq Client", "taskiq RedisStreamBroker"
 
 
-def taskq_latency(url: str, jobs: int) -> list[float]:
+def _start_taskq_worker(url: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ, REDIS_URL=url, TASKQ_TASKS=TASKS, LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
-    worker = subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT)
-    try:
-        return asyncio.run(_taskq_latency(url, jobs))
-    finally:
-        stop(worker)
+    return subprocess.Popen([sys.executable, "-m", "worker"], env=env, cwd=ROOT)
 
 
-def taskiq_latency(url: str, jobs: int, workdir: Path) -> list[float]:
+def _taskiq_env(url: str, workdir: Path) -> dict[str, str]:
     (workdir / "taskiq_bench.py").write_text(TASKIQ_BROKER)
-    env = dict(
-        os.environ, BENCH_REDIS_URL=url, PYTHONPATH=f"{workdir}{os.pathsep}{ROOT}"
-    )  # and bench.stamp_loop
-    python = str(peer_python("taskiq"))
-    cmd = [python, "-m", "taskiq", "worker", "taskiq_bench:broker", "--workers", "1"]
+    return dict(os.environ, BENCH_REDIS_URL=url, PYTHONPATH=f"{workdir}{os.pathsep}{ROOT}")  # and bench
+
+
+def _start_taskiq_worker(env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+    cmd = [str(peer_python("taskiq")), "-m", "taskiq", "worker", "taskiq_bench:broker", "--workers", "1"]
     cmd += ["--log-level", "WARNING"]
     # Its shutdown prints a traceback (a connection closed under it): not ours to show.
-    worker = subprocess.Popen(cmd, env=env, cwd=workdir, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(cmd, env=env, cwd=workdir, stderr=subprocess.DEVNULL)
+
+
+async def serve_taskq_stamps(url: str) -> None:
+    """Our side's client process in an interleaved run (``bench.stamp_loop.serve_stamps``)."""
+    stamps = redis.asyncio.Redis.from_url(url, socket_timeout=FIRST_JOB_TIMEOUT + 30)
+    async with Client.from_url(url, taskq_tasks=TASKS) as client:
+        await serve_stamps(lambda t0: client.enqueue(stamp, Stamp(t0=t0)), stamps, STAMPS, IDLE_GAP)
+    await stamps.aclose()
+
+
+#: Runs ``serve_taskq_stamps`` in a process of its own (argv: the server's URL).
+TASKQ_LATENCY = (
+    "import asyncio, sys; from bench.client import serve_taskq_stamps as s; asyncio.run(s(sys.argv[1]))"
+)
+
+
+class StampClient:
+    """One system's enqueuing process, driven a job at a time over its stdin and stdout."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        if proc.stdin is None or proc.stdout is None:
+            raise RuntimeError("a client's pipes did not open")
+        self.proc, self.to, self.back = proc, proc.stdin, proc.stdout
+
+    @classmethod
+    async def start(cls, python: str, script: str, *args: str, env: dict[str, str], cwd: Path) -> StampClient:
+        pipe = asyncio.subprocess.PIPE
+        proc = await asyncio.create_subprocess_exec(
+            python, "-c", script, *args, stdin=pipe, stdout=pipe, env=env, cwd=cwd
+        )
+        return cls(proc)
+
+    async def ready(self) -> None:
+        if (await self.back.readline()).strip() != b"ready":
+            raise RuntimeError("a latency client did not start (see its output above)")
+
+    async def one(self) -> float:
+        self.to.write(b"1\n")
+        await self.to.drain()
+        return float(await self.back.readline())
+
+    async def close(self) -> None:
+        self.to.close()
+        await self.proc.wait()
+
+
+async def _interleaved(url: str, jobs: int, env: dict[str, str], workdir: Path) -> dict[str, list[float]]:
+    """Both systems' jobs one after the other, the order swapped every pair, so both meet the host
+    in the same state. Each system's client is a process of its own, alike on both sides: it
+    sleeps the idle gap, enqueues, waits for the stamp, and reports, one job per line it is sent."""
+    ours_env = dict(os.environ, PYTHONPATH=str(ROOT))
+    clients = {
+        OURS: await StampClient.start(sys.executable, TASKQ_LATENCY, url, env=ours_env, cwd=ROOT),
+        TASKIQ: await StampClient.start(
+            str(peer_python("taskiq")), TASKIQ_LATENCY, str(IDLE_GAP), env=env, cwd=workdir
+        ),
+    }
     try:
-        out = peer_json("taskiq", TASKIQ_LATENCY, str(WARMUP), str(jobs), str(IDLE_GAP), env=env)
-        return [float(v) for v in out["latencies_ms"]]
+        for client in clients.values():
+            await client.ready()  # its first job came back: its worker is up
+        runs: dict[str, list[float]] = {name: [] for name in clients}
+        order = list(clients.items())
+        for i in range(WARMUP + jobs):
+            for name, client in order if i % 2 == 0 else reversed(order):
+                latency = await client.one()
+                if i >= WARMUP:
+                    runs[name].append(latency)
+        return runs
     finally:
-        stop(worker)
+        for client in clients.values():
+            await client.close()
+
+
+def latency_round(url: str, jobs: int, workdir: Path) -> dict[str, list[float]]:
+    """Both workers idle side by side on one server, their jobs interleaved (``_interleaved``)."""
+    asyncio.run(clean_slate(url))
+    env = _taskiq_env(url, workdir)
+    workers = [_start_taskq_worker(url), _start_taskiq_worker(env, workdir)]
+    try:
+        return asyncio.run(_interleaved(url, jobs, env, workdir))
+    finally:
+        for worker in workers:
+            stop(worker)
 
 
 # ------------------------------------------------------------------ report
@@ -308,6 +374,13 @@ def report(
             lines.append(
                 table_row(r, name, len(samples), f"{p50:.3f} ms", f"{p99:.3f} ms", f"{max(samples):.3f} ms")
             )
+    if latencies:
+        lines += [
+            "",
+            "Per round, both workers idle side by side on the one server and the systems' jobs"
+            " alternate one for one (the order swapped every pair), each sent by a client process"
+            " of its own after a 3 ms idle gap.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -329,15 +402,9 @@ def main() -> None:
             if args.skip != "enqueue":
                 enqueues.append(enqueue_round(server.url, args.enqueues))
             if args.skip != "latency":
-                runs: dict[str, list[float]] = {}
-                systems: list[tuple[str, Callable[[], list[float]]]] = [
-                    ("taskq Client", lambda: taskq_latency(server.url, args.jobs)),
-                    ("taskiq RedisStreamBroker", lambda: taskiq_latency(server.url, args.jobs, Path(tmp))),
-                ]
-                for name, measure in systems:
-                    asyncio.run(clean_slate(server.url))
-                    runs[name] = measure()
-                    p50, p99 = statistics.median(runs[name]), pct(runs[name], 99)
+                runs = latency_round(server.url, args.jobs, Path(tmp))
+                for name, samples in runs.items():
+                    p50, p99 = statistics.median(samples), pct(samples, 99)
                     print(f"  {name:24} p50 {p50:.3f} ms  p99 {p99:.3f} ms", flush=True)
                 latencies.append(runs)
     text = report("python -m bench.client " + " ".join(sys.argv[1:]), enqueues, latencies, loads)

@@ -47,27 +47,25 @@ async def stamp(t0: int) -> None:
     await _redis.lpush(STAMPS, f"{t0} {started}")
 """
 
-#: The enqueuing side, timed by ``bench.stamp_loop`` as ours is: argv warm-up jobs, measured jobs,
-#: idle gap (s). The worker's consumer group reads new messages only ('$'), so until it exists a
+#: The enqueuing side, timed by ``bench.stamp_loop`` as ours is, one job per line read (argv: the
+#: idle gap, s). The worker's consumer group reads new messages only ('$'), so until it exists a
 #: message goes unseen: the first stamp is sent until one comes back.
 TASKIQ_LATENCY = """
-import asyncio, json, sys, time
+import asyncio, sys, time
 from taskiq_bench import STAMPS, URL, broker, stamp
-from bench.stamp_loop import stamp_latencies
+from bench.stamp_loop import serve_stamps
 from redis.asyncio import Redis
 
 async def main():
-    warmup, jobs, gap = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
     await broker.startup()
     stamps = Redis.from_url(URL, socket_timeout=90)
     deadline = time.monotonic() + 60
     while await stamp.kiq(0) and not await stamps.blpop([STAMPS], timeout=1):
         if time.monotonic() > deadline:
             raise SystemExit("the taskiq worker ran no job in 60 s")
-    latencies = await stamp_latencies(stamp.kiq, stamps, STAMPS, warmup=warmup, jobs=jobs, gap=gap)
+    await serve_stamps(stamp.kiq, stamps, STAMPS, float(sys.argv[1]))
     await stamps.aclose()
     await broker.shutdown()
-    print(json.dumps({"latencies_ms": latencies}))
 
 asyncio.run(main())
 """
