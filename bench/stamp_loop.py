@@ -5,9 +5,9 @@ Standard library and redis-py only, no taskq: a peer's own interpreter (``bench/
 ``t0`` (``perf_counter_ns`` just before the enqueue call); its handler pushes ``"<t0> <started>"``
 to a Redis list, and every reply is matched to its job by t0 (a late one is skipped).
 
-``bench.client`` interleaves the systems job by job (``serve_stamps`` runs the peer's side, one job
-per line it reads), so a burst of noise on a shared host falls on both rather than on whichever
-system happened to be measured at that moment.
+``bench.client`` interleaves the systems job by job: each system's client is a process running
+``serve_stamps`` (one job per line it reads), so a burst of noise on a shared host falls on both
+rather than on whichever system happened to be measured at that moment.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ async def stamp_once(
 async def serve_stamps(
     enqueue: Callable[[int], Awaitable[object]], stamps: Any, key: str, gap: float
 ) -> None:
-    """The peer's side of an interleaved run: once its first job has come back, print ``ready``;
+    """One system's client in an interleaved run: once its first job has come back, print ``ready``;
     then for each line read from stdin, run one job and print its latency (ms); stop at EOF."""
     await stamp_once(enqueue, stamps, key, gap=gap, timeout=FIRST_JOB_TIMEOUT)
     print("ready", flush=True)
