@@ -109,8 +109,10 @@ async def test_follow_ups_survive_a_sigkill_of_the_worker_exactly_once(
         # Succeeded, not merely run: a leaf whose ack the SIGKILL beats is rightly run again
         # (at least once), which would hide what this test counts, the follow-ups made.
         runs = ledger(book)
+        if len(runs) != 4:
+            return False
         jobs = [await taskq.get_job(r["job"]) for r in runs]
-        return len(runs) == 4 and all(j is not None and j.status is JobStatus.SUCCEEDED for j in jobs)
+        return all(j is not None and j.status is JobStatus.SUCCEEDED for j in jobs)
 
     await wait_for(follow_ups_done, 30, "the 4 follow-ups of attempt 1 to succeed")
     first.signal(signal.SIGKILL)  # mid-job: the handler is blocked after its enqueues
