@@ -264,7 +264,13 @@ async def test_a_job_taken_away_is_stopped_here_and_run_again(
     taskq = client_for(settings)
     handle = await start_worker(settings)
     job_id = (await taskq.enqueue("debug.sleep", {"seconds": 30})).id
-    await wait_status(taskq, job_id, {JobStatus.RUNNING})
+
+    # Redis says RUNNING as soon as the claim lands; the worker holds the job a moment later.
+    async def in_hand() -> bool:
+        h = handle.worker.slots.held.get(job_id)
+        return h is not None and h.task is not None
+
+    await wait_for(in_hand, 10, "the worker to hold and start the job")
     first = handle.worker.slots.held[job_id]
     # Take the job away (as the reaper does after a lease expiry): the token the worker holds is dead.
     assert await taskq.release("default", [(job_id, first.job.token)]) == 1
