@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +24,14 @@ async def _enqueue(client: httpx.AsyncClient, **extra: object) -> str:
     assert response.status_code == 202
     job_id: str = response.json()["id"]
     return job_id
+
+
+async def _subscribed(client: httpx.AsyncClient) -> None:
+    """The app opens its event subscription once started, and until it is live ?wait= answers after a
+    1 s grace instead of parking (a slow start on a loaded box): park requests only once it is."""
+    app: Any = client._transport.app  # type: ignore[attr-defined]
+    async with asyncio.timeout(10):
+        await app.state.events.ready.wait()
 
 
 async def test_unknown_job_is_404(client: httpx.AsyncClient) -> None:
@@ -46,6 +55,7 @@ async def test_wait_out_of_range_is_422(client: httpx.AsyncClient, wait: str) ->
 
 async def test_wait_returns_as_soon_as_the_job_finishes(client: httpx.AsyncClient, taskq: Taskq) -> None:
     job_id = await _enqueue(client)
+    await _subscribed(client)
     waiting = asyncio.create_task(client.get(f"/jobs/{job_id}", params={"wait": 30}))
     batch = await taskq.claim("default", "worker-1")
     assert [j.id for j in batch.jobs] == [job_id]
@@ -69,6 +79,7 @@ async def test_wait_returns_as_soon_as_the_job_finishes(client: httpx.AsyncClien
 
 async def test_one_batch_ack_wakes_every_waiter(client: httpx.AsyncClient, taskq: Taskq) -> None:
     ids = [await _enqueue(client) for _ in range(3)]
+    await _subscribed(client)
     waiting = [asyncio.create_task(client.get(f"/jobs/{i}", params={"wait": 30})) for i in ids]
     batch = await taskq.claim("default", "worker-1", 3)
     done, _ = await asyncio.wait(waiting, timeout=0.3)
