@@ -12,8 +12,9 @@ JUNK = [f"junk-{i}" for i in range(2000)]
 
 
 #: Not the scrape's: each producer process flushes its request-latency counts once a second (HINCRBY
-#: in a pipeline, producer/http_metrics.py), whenever that falls inside a measured window.
-BACKGROUND = {"cmdstat_hincrby"}
+#: in a pipeline, producer/http_metrics.py), whenever that falls inside a measured window, on a
+#: connection of its own opened by its first flush (a new connection's handshake: HELLO, CLIENT ...).
+BACKGROUND = {"cmdstat_hincrby", "cmdstat_hello", "cmdstat_client|setinfo", "cmdstat_client|setname"}
 
 
 async def _calls(taskq: Taskq, command: str | None = None) -> int:
