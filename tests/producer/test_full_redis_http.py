@@ -35,7 +35,7 @@ def full_stack(prefix: str, tmp_path: Path) -> Iterator[tuple[LocalRedis, str]]:
             proc = subprocess.Popen([sys.executable, "-m", "producer"], env=env, stdout=log, stderr=log)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 60  # a loaded 2-core box has taken 25 s to start a producer
             while True:
                 try:
                     if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:

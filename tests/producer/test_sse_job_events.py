@@ -35,6 +35,8 @@ MAX_LEN = 100
 MAX_STREAMS = 3
 #: Every read of a stream is bounded: a test never hangs on a stream that says nothing.
 READ_TIMEOUT = 30.0
+#: Starting the two processes: on a loaded 2-core box a producer start has taken 25 s.
+START_SECONDS = 60.0
 
 
 @dataclass
@@ -77,16 +79,20 @@ def stack(redis_server: LocalRedis, tmp_path_factory: pytest.TempPathFactory) ->
         worker = [sys.executable, "-m", "worker"]
         procs.append(subprocess.Popen(worker, env=settings_env(settings), stdout=log, stderr=log))
     base = f"http://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
     try:
 
         def up() -> bool:
-            assert all(p.poll() is None for p in procs), (tmp / "producer.log").read_text()
+            logs = ("producer.log", "worker.log")
+            assert all(p.poll() is None for p in procs), "\n".join((tmp / n).read_text() for n in logs)
             try:
-                return httpx.get(f"{base}/healthz", timeout=2).status_code == 200
+                # The worker registered too: otherwise its start eats into the first test's reads.
+                workers = httpx.get(f"{base}/workers", headers=auth, timeout=2)
+                return workers.status_code == 200 and bool(workers.json())
             except httpx.TransportError:
                 return False
 
-        _wait_until(up, "the producer to answer")
+        _wait_until(up, "the producer to answer and the worker to register", START_SECONDS)
         yield Stack(base, redis_server.url, prefix)
     finally:
         for proc in procs:
