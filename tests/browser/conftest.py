@@ -33,6 +33,8 @@ CHROMIUM_ARGS = [
 TOKEN = "browser-test-token-0123456789"
 #: How long the UI has to show a change: generous, because six suites may share two cores.
 UI_TIMEOUT_MS = 20_000
+#: How long a producer or worker process has to start: a loaded 2-core box has taken 25 s.
+START_SECONDS = 60.0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -108,6 +110,7 @@ class Stack:
         before = {w["id"] for w in self.workers()}
         wait_until(
             lambda: len({w["id"] for w in self.workers()} - before) == 1 or proc.poll() is not None,
+            START_SECONDS,
             what="the worker to register",
         )
         assert proc.poll() is None, (self.tmp / f"worker-{index}.log").read_text()
@@ -146,7 +149,7 @@ def stack(redis_server: LocalRedis, tmp_path_factory: pytest.TempPathFactory) ->
             except httpx.TransportError:
                 return False
 
-        wait_until(up, what="the producer to answer")
+        wait_until(up, START_SECONDS, what="the producer to answer")
         s.start_worker()
         yield s
     finally:
