@@ -85,6 +85,19 @@ class Stack:
         job_id: str = response.json()["id"]
         return job_id
 
+    def open_before_it_runs(self, page: Page, task: str, args: dict[str, Any]) -> str:
+        """Enqueue a job and open its page, following it live, before a worker may take it (the queue
+        is paused meanwhile): a page slower to open than a job of a few seconds sees only its end."""
+        assert self.api("POST", "/queues/default/pause").status_code == 200
+        try:
+            job_id = self.enqueue(task, args)
+            page.goto(f"{self.base}/dashboard/jobs/{job_id}")
+            expect(page.locator("#job-status")).to_have_text("queued")
+            expect(page.locator("#live-status")).to_have_text("Live")
+        finally:
+            self.api("POST", "/queues/default/resume")
+        return job_id
+
     def job(self, job_id: str) -> dict[str, Any]:
         response = self.api("GET", f"/jobs/{job_id}")
         assert response.status_code == 200, response.text

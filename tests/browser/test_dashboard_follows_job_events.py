@@ -41,8 +41,7 @@ def test_the_job_page_shows_its_events_and_reaches_succeeded_live(signed_in: Pag
 
 def test_the_progress_bar_moves_with_each_report(signed_in: Page, stack: Stack) -> None:
     page = signed_in
-    job_id = stack.enqueue("debug.steps", {"steps": 8, "step_seconds": 0.5})
-    page.goto(f"{stack.base}/dashboard/jobs/{job_id}")
+    stack.open_before_it_runs(page, "debug.steps", {"steps": 8, "step_seconds": 0.5})
     page.evaluate("window.__taskqNoReload = true")
     # Somewhere mid-way first, then further: the bar moved while the job ran, without a reload.
     seen: list[float] = []

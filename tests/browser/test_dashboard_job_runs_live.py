@@ -43,8 +43,7 @@ def test_enqueue_from_the_form_then_watch_it_succeed(signed_in: Page, stack: Sta
 def test_progress_bar_moves_while_the_job_runs(signed_in: Page, stack: Stack) -> None:
     page = signed_in
     # debug.sleep reports 0% ("sleeping") when it starts; its end shows the bar full.
-    job_id = stack.enqueue("debug.sleep", {"seconds": 3})
-    page.goto(f"{stack.base}/dashboard/jobs/{job_id}")
+    stack.open_before_it_runs(page, "debug.sleep", {"seconds": 3})
     _mark(page)
     bar = page.get_by_role("progressbar", name="Progress")
     expect(page.locator("#job-status")).to_have_text("running")
