@@ -158,7 +158,9 @@ async def test_a_subscriber_sees_queued_running_succeeded_in_order_without_polli
 
 async def test_a_job_stream_replays_then_ends_when_the_job_ends(stack: Stack) -> None:
     async with stack.client() as client:
-        job = await enqueue(client, "debug.steps", {"steps": 3, "step_seconds": 0.1})
+        # Steps far apart: progress writes are coalesced, and on a loaded box a write slower than a
+        # step or two would merge two reports into one event.
+        job = await enqueue(client, "debug.steps", {"steps": 3, "step_seconds": 0.5})
         got = events_of(await read_all(client, f"/jobs/{job}/events"))
     assert [e["type"] for e in got] == ["queued", "running", "progress", "progress", "progress", "succeeded"]
     assert [e["percent"] for e in got if e["type"] == "progress"] == pytest.approx([100 / 3, 200 / 3, 100])
