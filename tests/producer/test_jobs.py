@@ -121,10 +121,30 @@ async def test_wait_times_out_with_the_current_state(client: httpx.AsyncClient) 
 async def test_wait_on_a_finished_job_returns_at_once(client: httpx.AsyncClient) -> None:
     job_id = await _enqueue(client)
     assert (await client.delete(f"/jobs/{job_id}")).status_code == 200
-    await _subscribed(client)  # before it, even a finished job's ?wait= spends up to the 1 s grace
     started = time.monotonic()
     assert (await client.get(f"/jobs/{job_id}", params={"wait": 30})).json()["status"] == "cancelled"
     assert time.monotonic() - started < 2
+
+
+async def test_wait_without_a_live_subscription_answers_a_finished_job_at_once(
+    client: httpx.AsyncClient,
+) -> None:
+    """A producer still subscribing (just started, or reconnecting) gives a waiting request a 1 s grace
+    for the subscription; a job that has already ended needs none and answers at once."""
+    finished, queued = await _enqueue(client), await _enqueue(client)
+    assert (await client.delete(f"/jobs/{finished}")).status_code == 200
+    await _subscribed(client)
+    ready = client._transport.app.state.events.ready  # type: ignore[attr-defined]
+    ready.clear()  # as while the subscription is being (re)made
+    try:
+        started = time.monotonic()
+        assert (await client.get(f"/jobs/{finished}", params={"wait": 30})).json()["status"] == "cancelled"
+        assert time.monotonic() - started < 1.0  # the grace is 1 s: this one never entered it
+        started = time.monotonic()
+        assert (await client.get(f"/jobs/{queued}", params={"wait": 30})).json()["status"] == "queued"
+        assert 0.9 < time.monotonic() - started < 10  # the grace, then the job as it is
+    finally:
+        ready.set()
 
 
 async def test_cancel_a_queued_job(client: httpx.AsyncClient, taskq: Taskq) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Annotated
 
@@ -152,26 +153,28 @@ async def get_job(
     """With ``wait``, the request returns as soon as the job is succeeded, failed or cancelled (woken by
     the job's event, no polling), or after ``wait`` seconds with the job as it is then."""
     deadline = time.monotonic() + wait
-    if wait > 0 and not events.ready.is_set():
-        # Only a live subscription sees the job's event; after a short grace, answer with what is.
-        try:
-            async with asyncio.timeout(min(wait, 1.0)):
-                await events.ready.wait()
-        except TimeoutError:
-            pass
+    graced = False
     while True:
         with events.waiter(job_id) as woken:
             job = await taskq.get_job(job_id)
             if job is None:
                 raise JobNotFound(job_id)
             remaining = deadline - time.monotonic()
-            if job.status.terminal or remaining <= 0 or not events.ready.is_set():
+            if job.status.terminal or remaining <= 0:
                 return _json(job, 200)
-            try:
+            if not events.ready.is_set():
+                # Only a live subscription sees the job's event (a producer just started, or
+                # resubscribing): give it a short grace once, read again, then answer with what is.
+                if graced:
+                    return _json(job, 200)
+                graced = True
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(remaining, 1.0)):
+                        await events.ready.wait()
+                continue
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(remaining):
                     await woken
-            except TimeoutError:
-                pass
 
 
 @router.delete(
