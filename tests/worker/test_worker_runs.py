@@ -120,12 +120,23 @@ async def test_spin_longer_than_several_leases_keeps_its_lease(worker_with: Work
     assert stats.counters.get("stale_acks", 0) == 0
 
 
-async def test_a_blocked_event_loop_does_not_lose_leases(worker_with: WorkerWith) -> None:
+async def test_a_blocked_event_loop_does_not_lose_leases(
+    make_settings: Callable[..., WorkerSettings], client_for: Client, start_worker: Start
+) -> None:
     """The worker shares this test's event loop: ``time.sleep`` here blocks it for five lease lengths.
     The lease thread renews anyway, so the reaper (run by the same worker's thread) takes nothing."""
-    taskq = await worker_with(lease_seconds=0.5, heartbeat_seconds=0.1, worker_maintenance_seconds=0.1)
-    job_id = (await taskq.enqueue("debug.sleep", {"seconds": 0.5}, max_attempts=1)).id
-    await wait_status(taskq, job_id, {JobStatus.RUNNING})
+    settings = make_settings(lease_seconds=0.5, heartbeat_seconds=0.1, worker_maintenance_seconds=0.1)
+    taskq = client_for(settings)
+    handle = await start_worker(settings)
+    job_id = (await taskq.enqueue("debug.sleep", {"seconds": 1.0}, max_attempts=1)).id
+
+    # Not Redis's RUNNING: the claim's reply may still wait on this loop, and a lease the worker has
+    # not taken in hand is not renewed, so blocking the loop then would let the reaper take the job.
+    async def in_hand() -> bool:
+        h = handle.worker.slots.held.get(job_id)
+        return h is not None and h.task is not None
+
+    await wait_for(in_hand, 10, "the worker to hold and start the job")
     time.sleep(2.5)
     job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
     assert job.status is JobStatus.SUCCEEDED
