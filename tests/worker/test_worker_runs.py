@@ -88,7 +88,8 @@ async def test_cpu_spinning_job_past_its_timeout_is_killed_and_the_worker_lives_
     worker_with: WorkerWith,
 ) -> None:
     taskq = await worker_with()
-    spin = (await taskq.enqueue("debug.spin", {"seconds": 60}, timeout=0.5, max_attempts=1)).id
+    # The child lives only until its timeout: that is the whole window for the poll below to see it.
+    spin = (await taskq.enqueue("debug.spin", {"seconds": 60}, timeout=3, max_attempts=1)).id
     await wait_status(taskq, spin, {JobStatus.RUNNING, *TERMINAL}, timeout=15)
     children: set[int] = set()
 
