@@ -76,12 +76,13 @@ async def test_async_job_past_its_timeout_is_cancelled_and_recorded(worker_with:
     taskq = await worker_with()
     started = time.monotonic()
     job_id = (await taskq.enqueue("debug.sleep", {"seconds": 30}, timeout=0.3, max_attempts=1)).id
-    job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
+    job = await wait_status(taskq, job_id, TERMINAL, timeout=20)
     assert job.status is JobStatus.FAILED
     assert job.error is not None
     assert job.error.reason == DeadReason.TIMEOUT.value
     assert job.error.type == "JobTimeout"
-    assert time.monotonic() - started < 5
+    # Includes the worker's start on a loaded box; not stopped at its timeout would take the full 30 s.
+    assert time.monotonic() - started < 15
 
 
 async def test_cpu_spinning_job_past_its_timeout_is_killed_and_the_worker_lives_on(
@@ -160,9 +161,9 @@ async def test_progress_is_visible_and_cancellation_stops_a_running_job(worker_w
     assert job.progress.message == "sleeping"
     started = time.monotonic()
     assert await taskq.cancel(job_id) is JobStatus.RUNNING  # only flagged: the worker must act
-    job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
+    job = await wait_status(taskq, job_id, TERMINAL, timeout=20)
     assert job.status is JobStatus.CANCELLED
-    assert time.monotonic() - started < 5  # stopped at a heartbeat, not after 30 s
+    assert time.monotonic() - started < 15  # stopped at a heartbeat, not after 30 s
 
 
 async def test_errors_retry_with_backoff_then_dead_letter_without_a_traceback(
@@ -228,9 +229,9 @@ async def test_an_idle_worker_wakes_for_a_scheduled_job_without_polling(worker_w
     taskq = await worker_with(worker_idle_wait_seconds=30, worker_maintenance_seconds=60)
     await taskq.enqueue("debug.noop", {})  # the worker is now blocked waiting for work
     job_id = (await taskq.enqueue("debug.noop", {"tag": "later"}, delay_ms=700)).id
-    job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
+    job = await wait_status(taskq, job_id, TERMINAL, timeout=20)
     assert job.started_at is not None
-    assert (job.started_at - job.created_at).total_seconds() < 3
+    assert (job.started_at - job.created_at).total_seconds() < 10  # not the 30 s idle wait
 
 
 async def test_queue_weights_share_claims(
