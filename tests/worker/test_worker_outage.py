@@ -83,7 +83,9 @@ async def test_a_result_finished_during_an_outage_is_acked_when_redis_returns(
     start_worker: Callable[..., Awaitable[RunningWorker]],
 ) -> None:
     settings = worker_settings(own_redis.url, prefix, tmp_path, lease_seconds=30.0, heartbeat_seconds=0.3)
-    job_id = (await own_taskq.enqueue("debug.sleep", {"seconds": 0.8}, max_attempts=1)).id
+    # Long enough to outlast the stop below (a stopping server still serves for a moment, and a loaded
+    # box may be slow to get there): acked before the outage, nothing would be held to wait for.
+    job_id = (await own_taskq.enqueue("debug.sleep", {"seconds": 3.0}, max_attempts=1)).id
     handle = await start_worker(settings)
     await wait_status(own_taskq, job_id, {JobStatus.RUNNING}, timeout=10)
     await asyncio.to_thread(own_redis.stop)
@@ -93,7 +95,7 @@ async def test_a_result_finished_during_an_outage_is_acked_when_redis_returns(
         h = handle.worker.slots.held.get(job_id)
         return h is not None and h.task is not None and h.task.done()
 
-    await wait_for(finished_locally, 10, "the job to finish while Redis is down")
+    await wait_for(finished_locally, 20, "the job to finish while Redis is down")
     await asyncio.to_thread(own_redis.start)
     job = await wait_status(own_taskq, job_id, TERMINAL, timeout=20)
     assert job.status is JobStatus.SUCCEEDED
@@ -110,7 +112,9 @@ async def test_a_result_whose_lease_expired_during_the_outage_is_dropped_and_run
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings = worker_settings(own_redis.url, prefix, tmp_path, lease_seconds=1.0, heartbeat_seconds=0.2)
-    job_id = (await own_taskq.enqueue("debug.sleep", {"seconds": 0.3}, max_attempts=3)).id
+    # It must end during the outage: a short job could be acked before Redis went down, leaving no
+    # result to drop. Ending past its 1 s lease, its ack is dropped and the job runs again.
+    job_id = (await own_taskq.enqueue("debug.sleep", {"seconds": 2.0}, max_attempts=3)).id
     handle = await start_worker(settings)
     await wait_status(own_taskq, job_id, {JobStatus.RUNNING}, timeout=10)
     await asyncio.to_thread(own_redis.stop)
