@@ -86,7 +86,9 @@ async def test_a_timeout_recorded_during_an_outage_reaches_redis_when_it_returns
 ) -> None:
     settings = worker_settings(server.url, prefix, tmp_path, lease_seconds=30.0, heartbeat_seconds=0.3)
     taskq = client_for(settings)
-    job_id = (await taskq.enqueue("debug.sleep", {"seconds": 30}, timeout=1.0, max_attempts=1)).id
+    # The timeout must come after Redis is down (a stop takes ~0.1 s, more on a loaded box): a failure
+    # recorded before the outage would leave nothing owed to wait for.
+    job_id = (await taskq.enqueue("debug.sleep", {"seconds": 30}, timeout=3.0, max_attempts=1)).id
     handle = await start_worker(settings)
     await wait_status(taskq, job_id, {JobStatus.RUNNING}, timeout=10)
     caplog.set_level(logging.WARNING, "taskq.worker")
@@ -98,7 +100,7 @@ async def test_a_timeout_recorded_during_an_outage_reaches_redis_when_it_returns
         timed_out = h is not None and h.stop_reason is StopReason.TIMEOUT and h.stop_seen and h.running
         return timed_out and not handle.worker.state.up
 
-    await wait_for(failure_owed, 10, "the timeout's failure to meet the outage")
+    await wait_for(failure_owed, 15, "the timeout's failure to meet the outage")
     await asyncio.to_thread(server.start)
     job = await wait_status(taskq, job_id, {JobStatus.FAILED, JobStatus.SUCCEEDED}, timeout=20)
     assert job.status is JobStatus.FAILED
