@@ -158,7 +158,8 @@ async def test_a_killed_workers_job_is_reaped_and_finished_by_another(
 ) -> None:
     settings = make_settings(lease_seconds=1.5, heartbeat_seconds=0.3)
     taskq = client_for(settings)
-    job_id = (await taskq.enqueue("debug.sleep", {"seconds": 1.0}, max_attempts=3)).id
+    # Long enough that the SIGKILL below always lands mid-job: a job done first would be attempt 1's.
+    job_id = (await taskq.enqueue("debug.sleep", {"seconds": 3.0}, max_attempts=3)).id
     victim = spawn_worker(settings)
     await wait_status(taskq, job_id, {JobStatus.RUNNING}, timeout=20)
     victim.signal(signal.SIGKILL)
