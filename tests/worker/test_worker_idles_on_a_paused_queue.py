@@ -22,8 +22,12 @@ Spawn = Callable[..., WorkerProcess]
 Client = Callable[[WorkerSettings], Taskq]
 
 #: How long the paused worker is watched. Long enough that a busy loop would show in thousands of
-#: commands; the worker's own idle wait (5 s by default) is longer, so it should block right through.
+#: commands; the worker's own idle wait is far longer, so it should block right through.
 WATCH_SECONDS = 2.0
+#: The worker's idle wait, far above the resume's bound below: at the 5 s default, a wait begun just
+#: before the watch ended soon after it, so a resume the worker missed could still look prompt, and
+#: the bound had to be tight enough for a loaded box to break.
+IDLE_WAIT_SECONDS = 30.0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -43,7 +47,9 @@ async def test_a_paused_queue_piles_up_while_the_worker_idles_then_drains_on_res
     redis: Redis,
     queue_name: str,
 ) -> None:
-    settings = make_settings(worker_queues=queue_name, worker_concurrency=4)
+    settings = make_settings(
+        worker_queues=queue_name, worker_concurrency=4, worker_idle_wait_seconds=IDLE_WAIT_SECONDS
+    )
     taskq = client_for(settings)
     proc = spawn_worker(settings)
 
@@ -70,7 +76,7 @@ async def test_a_paused_queue_piles_up_while_the_worker_idles_then_drains_on_res
     # Heartbeats (every 0.4 s) and maintenance (every 0.5 s): a few dozen. A worker spinning on the
     # paused queue would send thousands and burn most of a core.
     assert sum(calls.values()) < 150, calls
-    assert calls.get("cmdstat_bzpopmin", 0) <= 1, calls  # it blocks right through (5 s idle wait)
+    assert calls.get("cmdstat_bzpopmin", 0) <= 1, calls  # it blocks right through (its idle wait)
     assert cpu < 0.25 * WATCH_SECONDS, f"worker used {cpu:.2f}s of CPU in {WATCH_SECONDS}s"
     stats = await taskq.stats(queue_name)
     assert (stats.pending, stats.running, stats.counters.get("succeeded")) == (5, 0, 1), stats
@@ -83,5 +89,5 @@ async def test_a_paused_queue_piles_up_while_the_worker_idles_then_drains_on_res
     await set_paused(taskq, queue_name, False)
     for job_id in ids:
         await wait_status(taskq, job_id, {JobStatus.SUCCEEDED}, timeout=10)
-    # Woken by the resume, not by its 5 s idle wait running out.
-    assert time.monotonic() - resumed < 3.0
+    # Woken by the resume, not by its 30 s idle wait running out.
+    assert time.monotonic() - resumed < 10.0
