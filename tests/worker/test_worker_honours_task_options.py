@@ -74,7 +74,8 @@ async def test_retry_backoff_and_max_attempts_are_the_tasks(
     # upper bound leaves a loaded box room for the failure, the promotion and the next claim).
     assert 0.1 <= second - first < 10.0, second - first
 
-    job = await wait_status(taskq, doomed, TERMINAL, timeout=30)
+    # acme.always_fails has no backoff of its own: its one retry waits the deployment's 15-30 s.
+    job = await wait_status(taskq, doomed, TERMINAL, timeout=60)
     assert job.status is JobStatus.FAILED
     assert (job.max_attempts, job.attempts) == (2, 2)  # max_attempts=2, not the deployment's 5
     assert job.error is not None
