@@ -293,7 +293,7 @@ async def test_a_job_taken_away_is_stopped_here_and_run_again(
         stopped = first.task is not None and first.task.done()
         return stopped and again is not None and again is not first and again.task is not None
 
-    await wait_for(replaced, 5, f"the stale run to be stopped ({how}) and the job run again")
+    await wait_for(replaced, 15, f"the stale run to be stopped ({how}) and the job run again")
     assert first.stop_reason is StopReason.LOST
 
 
