@@ -23,7 +23,7 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, expect, sync_playwright
 
 from taskq.localserver import LocalRedis, free_port
-from worker.testing import settings_env, worker_settings
+from worker.testing import START_SECONDS, settings_env, worker_settings
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -33,8 +33,6 @@ CHROMIUM_ARGS = [
 TOKEN = "browser-test-token-0123456789"
 #: How long the UI has to show a change: generous, because six suites may share two cores.
 UI_TIMEOUT_MS = 20_000
-#: How long a producer or worker process has to start: a loaded 2-core box has taken 25 s.
-START_SECONDS = 60.0
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -18,6 +18,7 @@ import redis
 from producer.testing import EMAIL
 from taskq import QueueKeys
 from taskq.localserver import LocalRedis, free_port
+from worker.testing import START_SECONDS
 
 QUEUE = "full"
 
@@ -35,7 +36,7 @@ def full_stack(prefix: str, tmp_path: Path) -> Iterator[tuple[LocalRedis, str]]:
             proc = subprocess.Popen([sys.executable, "-m", "producer"], env=env, stdout=log, stderr=log)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60  # a loaded 2-core box has taken 25 s to start a producer
+            deadline = time.monotonic() + START_SECONDS
             while True:
                 try:
                     if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:

@@ -26,12 +26,15 @@ async def _enqueue(client: httpx.AsyncClient, **extra: object) -> str:
     return job_id
 
 
-async def _subscribed(client: httpx.AsyncClient) -> None:
-    """The app opens its event subscription once started, and until it is live ?wait= answers after a
-    1 s grace instead of parking (a slow start on a loaded box): park requests only once it is."""
+async def _subscribed(client: httpx.AsyncClient) -> asyncio.Event:
+    """The app's flag for a live event subscription, once it is set. The app subscribes once started,
+    and until then ?wait= on a job still running answers after a 1 s grace instead of parking (a slow
+    start on a loaded box): park requests only once it is."""
     app: Any = client._transport.app  # type: ignore[attr-defined]
+    ready: asyncio.Event = app.state.events.ready
     async with asyncio.timeout(10):
-        await app.state.events.ready.wait()
+        await ready.wait()
+    return ready
 
 
 async def test_unknown_job_is_404(client: httpx.AsyncClient) -> None:
@@ -133,8 +136,7 @@ async def test_wait_without_a_live_subscription_answers_a_finished_job_at_once(
     for the subscription; a job that has already ended needs none and answers at once."""
     finished, queued = await _enqueue(client), await _enqueue(client)
     assert (await client.delete(f"/jobs/{finished}")).status_code == 200
-    await _subscribed(client)
-    ready = client._transport.app.state.events.ready  # type: ignore[attr-defined]
+    ready = await _subscribed(client)
     ready.clear()  # as while the subscription is being (re)made
     try:
         started = time.monotonic()

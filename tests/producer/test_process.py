@@ -19,6 +19,7 @@ import pytest
 
 from producer.testing import EMAIL
 from taskq.localserver import LocalRedis, free_port
+from worker.testing import START_SECONDS
 
 
 @pytest.fixture
@@ -36,7 +37,7 @@ def producer_process(
         [sys.executable, "-m", "producer"], env=env, stdout=subprocess.DEVNULL, stderr=log
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60  # a loaded 2-core box has taken 25 s to start a producer
+    deadline = time.monotonic() + START_SECONDS
     try:
         while True:
             try:

@@ -27,7 +27,7 @@ from taskq.job_events import parse_entry_id, read_after
 from taskq.keys import QueueKeys
 from taskq.localserver import LocalRedis, free_port
 from taskq.redis_client import connect_url
-from worker.testing import settings_env, worker_settings
+from worker.testing import START_SECONDS, settings_env, worker_settings
 
 TOKEN = "sse-test-token-0123456789"
 MAX_LEN = 100
@@ -35,8 +35,6 @@ MAX_LEN = 100
 MAX_STREAMS = 3
 #: Every read of a stream is bounded: a test never hangs on a stream that says nothing.
 READ_TIMEOUT = 30.0
-#: Starting the two processes: on a loaded 2-core box a producer start has taken 25 s.
-START_SECONDS = 60.0
 
 
 @dataclass

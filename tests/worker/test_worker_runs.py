@@ -14,7 +14,7 @@ import pytest
 from taskq import DeadReason, JobPayload, JobStatus, Taskq
 from worker.settings import WorkerSettings
 from worker.slots import StopReason
-from worker.testing import TERMINAL, RunningWorker, wait_for, wait_status
+from worker.testing import TERMINAL, RunningWorker, running_in_hand, wait_for, wait_status
 
 Start = Callable[..., Awaitable[RunningWorker]]
 
@@ -131,14 +131,9 @@ async def test_a_blocked_event_loop_does_not_lose_leases(
     taskq = client_for(settings)
     handle = await start_worker(settings)
     job_id = (await taskq.enqueue("debug.sleep", {"seconds": 1.0}, max_attempts=1)).id
-
-    # Not Redis's RUNNING: the claim's reply may still wait on this loop, and a lease the worker has
-    # not taken in hand is not renewed, so blocking the loop then would let the reaper take the job.
-    async def in_hand() -> bool:
-        h = handle.worker.slots.held.get(job_id)
-        return h is not None and h.task is not None
-
-    await wait_for(in_hand, 10, "the worker to hold and start the job")
+    # In hand, not merely RUNNING in Redis: a lease the worker has not taken in hand is not renewed,
+    # so blocking the loop before then would let the reaper take the job.
+    await running_in_hand(handle.worker, job_id)
     time.sleep(2.5)
     job = await wait_status(taskq, job_id, TERMINAL, timeout=10)
     assert job.status is JobStatus.SUCCEEDED
@@ -277,14 +272,7 @@ async def test_a_job_taken_away_is_stopped_here_and_run_again(
     taskq = client_for(settings)
     handle = await start_worker(settings)
     job_id = (await taskq.enqueue("debug.sleep", {"seconds": 30})).id
-
-    # Redis says RUNNING as soon as the claim lands; the worker holds the job a moment later.
-    async def in_hand() -> bool:
-        h = handle.worker.slots.held.get(job_id)
-        return h is not None and h.task is not None
-
-    await wait_for(in_hand, 10, "the worker to hold and start the job")
-    first = handle.worker.slots.held[job_id]
+    first = await running_in_hand(handle.worker, job_id)
     # Take the job away (as the reaper does after a lease expiry): the token the worker holds is dead.
     assert await taskq.release("default", [(job_id, first.job.token)]) == 1
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from taskq import JobStatus, Taskq
 from worker.settings import WorkerSettings
-from worker.testing import RunningWorker, wait_for, wait_status
+from worker.testing import RunningWorker, running_in_hand, wait_for, wait_status
 
 
 async def test_a_late_lost_answer_for_the_old_lease_leaves_the_new_run_alone(
@@ -21,12 +21,7 @@ async def test_a_late_lost_answer_for_the_old_lease_leaves_the_new_run_alone(
     worker = handle.worker
     job_id = (await client.enqueue("debug.sleep", {"seconds": 1.5, "tag": "done"})).id
 
-    async def running() -> bool:
-        h = worker.slots.held.get(job_id)
-        return h is not None and h.task is not None
-
-    await wait_for(running, 10, "the job to run")
-    old_token = worker.slots.held[job_id].job.token
+    old_token = (await running_in_hand(worker, job_id)).job.token
 
     # Its lease runs out (as if the worker had stalled) and the reaper takes it back; this worker
     # has a free slot and claims it again.

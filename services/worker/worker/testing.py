@@ -18,6 +18,10 @@ from redis.asyncio import Redis
 from taskq import Job, JobStatus, RedisUnavailable, Taskq, Waiter
 from worker.manager import Worker
 from worker.settings import WorkerSettings
+from worker.slots import Held
+
+#: How long a producer or worker process gets to start: a loaded 2-core box has taken 25 s.
+START_SECONDS = 60.0
 
 
 async def wait_for(
@@ -51,6 +55,19 @@ async def wait_status(taskq: Taskq, job_id: str, statuses: set[JobStatus], timeo
 
 
 TERMINAL = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+
+
+async def running_in_hand(worker: Worker, job_id: str, timeout: float = 10.0) -> Held:
+    """The worker's run of ``job_id`` once it holds the job and has started it. Not Redis's RUNNING:
+    the claim script writes that before its reply reaches the worker, which only then takes the job in
+    hand (and only then renews its lease)."""
+
+    async def started() -> bool:
+        h = worker.slots.held.get(job_id)
+        return h is not None and h.task is not None
+
+    await wait_for(started, timeout, f"the worker to hold and start job {job_id}")
+    return worker.slots.held[job_id]
 
 
 def worker_settings(redis_url: str, prefix: str, tmp_path: Path, **overrides: Any) -> WorkerSettings:

@@ -160,13 +160,12 @@ async def get_job(
             if job is None:
                 raise JobNotFound(job_id)
             remaining = deadline - time.monotonic()
-            if job.status.terminal or remaining <= 0:
+            live = events.ready.is_set()
+            if job.status.terminal or remaining <= 0 or (graced and not live):
                 return _json(job, 200)
-            if not events.ready.is_set():
+            if not live:
                 # Only a live subscription sees the job's event (a producer just started, or
                 # resubscribing): give it a short grace once, read again, then answer with what is.
-                if graced:
-                    return _json(job, 200)
                 graced = True
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(min(remaining, 1.0)):
